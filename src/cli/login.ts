@@ -1,0 +1,206 @@
+import { setTimeout as delay } from 'node:timers/promises';
+import { Chalk } from 'chalk';
+import { formatDuration } from '../core/duration.js';
+import { createHttpFetch } from '../core/http.js';
+import { login, type LoginOptions, type LoginResult } from '../core/login.js';
+import type { LoginSettings } from '../core/config.js';
+import type { DeviceAuthorization, PollNotice } from '../core/oidc/device-flow.js';
+import { toIso } from '../core/session.js';
+import { createVault } from '../core/vault/vault.js';
+import { isInteractive, type IO } from '../io.js';
+import { verboseLog, writeJsonLine, type CommandContext } from './context.js';
+
+export interface LoginCommandOptions extends Omit<LoginOptions, 'profile'> {
+  browser: boolean;
+  qr: boolean;
+  json: boolean;
+}
+
+/** Commander's parsed flags → options. */
+export function parseLoginOptions(flags: Record<string, unknown>): LoginCommandOptions {
+  const text = (key: string): string | undefined => (typeof flags[key] === 'string' ? (flags[key] as string) : undefined);
+  return {
+    issuer: text('issuer'),
+    clientId: text('clientId'),
+    scope: text('scope'),
+    audience: text('audience'),
+    maxSession: text('maxSession'),
+    browser: flags.browser !== false,
+    qr: flags.qr !== false,
+    json: flags.json === true,
+  };
+}
+
+export async function runLogin(options: LoginCommandOptions, ctx: CommandContext): Promise<void> {
+  const { io } = ctx;
+  const view = createLoginView(io, options);
+  const fetch = createHttpFetch({ signal: ctx.signal, log: verboseLog(io) });
+  try {
+    const result = await login({ ...options, profile: ctx.profile }, {
+      paths: ctx.paths,
+      env: io.env,
+      vault: createVault({ paths: ctx.paths, env: io.env }),
+      signal: ctx.signal,
+      now: Date.now,
+      sleep: (ms, signal) => delay(ms, undefined, { signal }),
+      fetch,
+      httpTimeoutSeconds: ctx.httpTimeoutSeconds,
+      events: view,
+    });
+    view.signedIn(result);
+  } finally {
+    view.stop();
+  }
+}
+
+interface LoginView {
+  onStart(settings: LoginSettings): void;
+  onVerification(authorization: DeviceAuthorization): Promise<void>;
+  onPollNotice(notice: PollNotice): void;
+  onWarning(message: string): void;
+  signedIn(result: LoginResult): void;
+  stop(): void;
+}
+
+/** Everything `login` shows: people's text on stderr, NDJSON on stdout with --json. */
+function createLoginView(io: IO, options: LoginCommandOptions): LoginView {
+  const c = new Chalk({ level: io.color ? 1 : 0 });
+  const say = (line = ''): void => void io.stderr.write(`${line}\n`);
+  let countdown: Countdown | undefined;
+
+  return {
+    onStart(settings) {
+      say(`Signing in to ${c.bold(settings.issuer)}`);
+      say(c.dim(`  client ${settings.clientId} · scopes ${settings.scope}`));
+    },
+
+    async onVerification(authorization) {
+      if (options.json) {
+        writeJsonLine(io, {
+          event: 'verification',
+          user_code: authorization.userCode,
+          verification_uri: authorization.verificationUri,
+          verification_uri_complete: authorization.verificationUriComplete ?? null,
+          expires_at: new Date(authorization.expiresAt).toISOString(),
+        });
+      }
+      // RFC 8628 §3.3.1: show the user code even when a complete URI exists,
+      // so that the user can compare it with the one the provider shows.
+      const link = authorization.verificationUriComplete ?? authorization.verificationUri;
+      say();
+      say(`  Your one-time code: ${c.bold.yellow(authorization.userCode)}`);
+      say(`  Enter it at:        ${c.underline(authorization.verificationUri)}`);
+      if (authorization.verificationUriComplete) say(`  or open directly:   ${c.underline(authorization.verificationUriComplete)}`);
+      if (options.qr && io.stderrIsTTY) say(await renderQr(link));
+      say();
+      say(c.yellow('  ! Enter this code only if you started this sign-in yourself. Nobody should ever ask you for it.'));
+      say();
+      if (options.browser && isInteractive(io)) await openBrowser(link, say);
+      countdown = startCountdown(io, authorization.expiresAt);
+    },
+
+    onPollNotice(notice) {
+      const line = notice.kind === 'slow_down'
+        ? `The provider asked devlogin to slow down; polling every ${notice.intervalSeconds}s.`
+        : `The provider did not answer (${notice.reason}); retrying in ${formatDuration(notice.waitSeconds)}.`;
+      countdown?.note(c.dim(line));
+    },
+
+    onWarning(message) {
+      (countdown ? countdown.note : say)(c.yellow(`warning: ${message}`));
+    },
+
+    signedIn({ record, backend, extraScopes }) {
+      countdown?.stop();
+      countdown = undefined;
+      if (extraScopes.length > 0) {
+        say(c.yellow(`warning: the provider granted more than requested: ${extraScopes.join(' ')}`));
+      }
+      const who = record.claims.name ?? record.claims.preferred_username ?? record.subject;
+      const email = record.claims.email ? ` <${record.claims.email}>` : '';
+      const ends = record.sessionExpiresAt - record.createdAt;
+      say(`${c.green('✓')} Signed in as ${c.bold(who)}${email}`);
+      say(`  Session ends ${toIso(record.sessionExpiresAt)} (in ${formatDuration(ends)}); stored in the ${backend === 'keychain' ? 'OS keychain' : 'passphrase vault'}.`);
+      if (options.json) {
+        writeJsonLine(io, {
+          event: 'signed_in',
+          profile: record.profile,
+          issuer: record.issuer,
+          subject: record.subject,
+          name: record.claims.name ?? null,
+          email: record.claims.email ?? null,
+          scope: record.scope,
+          access_token_expires_at: record.accessTokenExpiresAt === null ? null : toIso(record.accessTokenExpiresAt),
+          session_expires_at: toIso(record.sessionExpiresAt),
+          vault: backend,
+        });
+      }
+    },
+
+    stop() {
+      countdown?.stop();
+      countdown = undefined;
+    },
+  };
+}
+
+interface Countdown {
+  /** Prints a line without breaking the spinner. */
+  note(line: string): void;
+  stop(): void;
+}
+
+/** An ora spinner counting down to the code's expiry on a TTY; one plain line otherwise. */
+function startCountdown(io: IO, expiresAt: number): Countdown {
+  const remaining = (): string => formatDuration((expiresAt - Date.now()) / 1000);
+  if (!io.stderrIsTTY || !io.stderrStream) {
+    io.stderr.write(`Waiting for approval (the code expires in ${remaining()})…\n`);
+    return { note: (line) => void io.stderr.write(`${line}\n`), stop: () => undefined };
+  }
+  const stream = io.stderrStream;
+  let spinner: import('ora').Ora | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  void import('ora').then(({ default: ora }) => {
+    if (stopped) return;
+    // One frame a second: the wait between polls should cost next to no CPU.
+    spinner = ora({ stream, discardStdin: false, isEnabled: true, spinner: { interval: 1000, frames: ['◐', '◓', '◑', '◒'] }, color: io.color ? 'cyan' : false });
+    spinner.start(`Waiting for approval… the code expires in ${remaining()}`);
+    timer = setInterval(() => {
+      if (spinner) spinner.text = `Waiting for approval… the code expires in ${remaining()}`;
+    }, 1000);
+    timer.unref();
+  });
+  return {
+    note(line) {
+      if (spinner) {
+        spinner.clear();
+        stream.write(`${line}\n`);
+        spinner.render();
+      } else {
+        stream.write(`${line}\n`);
+      }
+    },
+    stop() {
+      stopped = true;
+      clearInterval(timer);
+      spinner?.stop();
+    },
+  };
+}
+
+async function renderQr(text: string): Promise<string> {
+  const { default: qrcode } = await import('qrcode-terminal');
+  return new Promise((resolve) => qrcode.generate(text, { small: true }, (qr) => resolve(qr.replace(/^/gm, '  '))));
+}
+
+async function openBrowser(url: string, say: (line: string) => void): Promise<void> {
+  try {
+    const { default: open } = await import('open');
+    const child = await open(url);
+    child.on('error', () => say('  (Could not open a browser; open the link above yourself.)'));
+    child.unref();
+  } catch {
+    say('  (Could not open a browser; open the link above yourself.)');
+  }
+}

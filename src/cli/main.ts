@@ -1,0 +1,75 @@
+import { readFileSync } from 'node:fs';
+import { CommanderError } from 'commander';
+import { DevloginError, EXIT, toDevloginError } from '../errors.js';
+import { createProcessIO, type IO } from '../io.js';
+import { buildProgram } from './program.js';
+
+/**
+ * The entry point, and the only module that touches process.exit, argv and
+ * signals. Everything it calls receives an IO and an abort signal instead.
+ */
+async function main(argv: string[]): Promise<number> {
+  const io = createProcessIO({ noColor: argv.includes('--no-color'), verbose: argv.includes('--verbose') });
+  const controller = new AbortController();
+  let interrupts = 0;
+  process.on('SIGINT', () => {
+    interrupts += 1;
+    controller.abort();
+    // A request or keychain call that ignores the signal must not hold Ctrl-C hostage.
+    if (interrupts > 1) process.exit(EXIT.interrupted);
+    setTimeout(() => {
+      io.stderr.write('\nInterrupted; nothing was stored.\n');
+      process.exit(EXIT.interrupted);
+    }, 1000).unref();
+  });
+
+  const program = buildProgram({ io, signal: controller.signal, version: readVersion() });
+  program.exitOverride();
+  program.configureOutput({
+    writeOut: (text) => io.stdout.write(text),
+    writeErr: (text) => io.stderr.write(text),
+    outputError: () => undefined, // printed below, as one line
+  });
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return EXIT.ok;
+  } catch (err) {
+    return reportError(io, err);
+  }
+}
+
+function reportError(io: IO, err: unknown): number {
+  if (err instanceof CommanderError) {
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return EXIT.ok;
+    io.stderr.write(`devlogin: ${err.message.replace(/^error: /, '')} (see devlogin --help)\n`);
+    return EXIT.usage;
+  }
+  const error = toDevloginError(err);
+  if (error.exitCode === EXIT.interrupted) io.stderr.write('\n');
+  io.stderr.write(`devlogin: ${error.message}${error.hint ? ` ${error.hint}` : ''}\n`);
+  if (io.verbose) io.stderr.write(`${describeCause(error)}\n`);
+  return error.exitCode;
+}
+
+function describeCause(error: DevloginError): string {
+  const lines: string[] = [];
+  let cause: unknown = error;
+  for (let depth = 0; depth < 6 && cause instanceof Error; depth += 1) {
+    lines.push(`[devlogin] ${depth === 0 ? '' : 'caused by: '}${cause.stack ?? cause.message}`);
+    cause = cause.cause;
+  }
+  return lines.join('\n');
+}
+
+function readVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`devlogin: unexpected error: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(EXIT.internal);
+  },
+);

@@ -1,0 +1,33 @@
+import { appendFile, chmod, stat } from 'node:fs/promises';
+import { ensurePrivateDir } from './fs-safe.js';
+import { auditFile, type Paths } from './paths.js';
+
+export type AuditEventName =
+  | 'login' | 'login_failed' | 'refresh' | 'token_read' | 'exec' | 'logout' | 'revoke' | 'session_expired';
+
+/**
+ * One line of audit.log. It describes a session event and never carries a
+ * token, a code or any part of one.
+ */
+export interface AuditEvent {
+  event: AuditEventName;
+  profile: string;
+  outcome: 'success' | 'failure';
+  issuer?: string;
+  subject?: string;
+  clientId?: string;
+  scope?: string;
+  sessionId?: string;
+  /** A short reason: an error code such as `access_denied`, never free text from a token. */
+  reason?: string;
+}
+
+/** Appends an event as one JSON line (file mode 0600). */
+export async function appendAudit(paths: Paths, event: AuditEvent, now: Date = new Date()): Promise<void> {
+  const file = auditFile(paths);
+  await ensurePrivateDir(paths.stateDir);
+  const line = `${JSON.stringify({ time: now.toISOString(), ...event })}\n`;
+  await appendFile(file, line, { mode: 0o600 });
+  const info = await stat(file);
+  if ((info.mode & 0o077) !== 0) await chmod(file, 0o600);
+}

@@ -1,0 +1,141 @@
+import { readFileOrNull, writeFileAtomic } from './fs-safe.js';
+import { configFile, type Paths } from './paths.js';
+import { parseDuration } from './duration.js';
+import { usageError } from '../errors.js';
+
+/** What config.json may hold for one profile. Never a secret. */
+export interface ProfileConfig {
+  issuer?: string;
+  clientId?: string;
+  scope?: string;
+  audience?: string;
+  /** Default --max-session for this profile, e.g. "30m". */
+  maxSession?: string;
+}
+
+export interface ConfigFile {
+  profiles: Record<string, ProfileConfig>;
+}
+
+export const DEFAULT_PROFILE = 'default';
+export const DEFAULT_SCOPE = 'openid profile email offline_access';
+export const DEFAULT_MAX_SESSION_SECONDS = 3600;
+export const MAX_SESSION_CEILING_SECONDS = 12 * 3600;
+
+const PROFILE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+/** Profile names become file names, so they are kept to a safe alphabet. */
+export function validateProfileName(name: string): string {
+  if (!PROFILE_NAME.test(name)) {
+    throw usageError(
+      `Invalid profile name "${name.replace(/[^\x20-\x7e]/g, '?').slice(0, 70)}".`,
+      'Use letters, digits, ".", "_" or "-" (at most 64 characters), starting with a letter or digit.',
+    );
+  }
+  return name;
+}
+
+/** Reads config.json; a missing file is an empty config, a broken one is exit 2. */
+export async function readConfig(paths: Paths): Promise<ConfigFile> {
+  const path = configFile(paths);
+  const raw = await readFileOrNull(path);
+  if (raw === null) return { profiles: {} };
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw.toString('utf8'));
+  } catch {
+    throw usageError(`The config file ${path} is not valid JSON.`, 'Fix or delete it; devlogin rewrites it on the next login.');
+  }
+  return { profiles: parseProfiles(parsed, path) };
+}
+
+function parseProfiles(parsed: unknown, path: string): Record<string, ProfileConfig> {
+  if (!isRecord(parsed)) throw usageError(`The config file ${path} must hold a JSON object.`);
+  const profiles = parsed.profiles ?? {};
+  if (!isRecord(profiles)) throw usageError(`"profiles" in ${path} must be an object.`);
+  const result: Record<string, ProfileConfig> = {};
+  for (const [name, value] of Object.entries(profiles)) {
+    if (!PROFILE_NAME.test(name) || !isRecord(value)) continue;
+    const profile: ProfileConfig = {};
+    for (const key of ['issuer', 'clientId', 'scope', 'audience', 'maxSession'] as const) {
+      const field = value[key];
+      if (typeof field === 'string') profile[key] = field;
+      else if (field !== undefined) throw usageError(`"profiles.${name}.${key}" in ${path} must be a string.`);
+    }
+    result[name] = profile;
+  }
+  return result;
+}
+
+/** Merges settings into one profile and writes config.json atomically (0600). */
+export async function saveProfile(paths: Paths, name: string, settings: ProfileConfig): Promise<void> {
+  const config = await readConfig(paths);
+  const merged: ProfileConfig = { ...config.profiles[name] };
+  for (const [key, value] of Object.entries(settings) as [keyof ProfileConfig, string | undefined][]) {
+    if (value !== undefined) merged[key] = value;
+  }
+  config.profiles[name] = merged;
+  await writeFileAtomic(configFile(paths), `${JSON.stringify(config, null, 2)}\n`);
+}
+
+/** Login settings after flag > environment > config.json > default. */
+export interface LoginSettings {
+  issuer: string;
+  clientId: string;
+  scope: string;
+  audience: string | undefined;
+  maxSessionSeconds: number;
+}
+
+export interface LoginSettingSources {
+  flags: { issuer?: string; clientId?: string; scope?: string; audience?: string; maxSession?: string };
+  env: Readonly<Record<string, string | undefined>>;
+  profile: ProfileConfig;
+}
+
+export function resolveLoginSettings({ flags, env, profile }: LoginSettingSources): LoginSettings {
+  const pick = (flag: string | undefined, envName: string, fromProfile: string | undefined): string | undefined =>
+    nonEmpty(flag) ?? nonEmpty(env[envName]) ?? nonEmpty(fromProfile);
+
+  const issuer = pick(flags.issuer, 'DEVLOGIN_ISSUER', profile.issuer);
+  if (!issuer) throw usageError('No issuer is configured.', 'Pass --issuer URL or set DEVLOGIN_ISSUER.');
+  const clientId = pick(flags.clientId, 'DEVLOGIN_CLIENT_ID', profile.clientId);
+  if (!clientId) throw usageError('No client id is configured.', 'Pass --client-id ID or set DEVLOGIN_CLIENT_ID.');
+
+  const maxSessionText = pick(flags.maxSession, 'DEVLOGIN_MAX_SESSION', profile.maxSession);
+  const maxSessionSeconds = maxSessionText === undefined
+    ? DEFAULT_MAX_SESSION_SECONDS
+    : parseDuration(maxSessionText, 'max session');
+  if (maxSessionSeconds > MAX_SESSION_CEILING_SECONDS) {
+    throw usageError(
+      `The max session of ${maxSessionText} is longer than the 12h ceiling.`,
+      'Use --max-session 12h or less.',
+    );
+  }
+
+  return {
+    issuer,
+    clientId,
+    scope: normalizeScope(pick(flags.scope, 'DEVLOGIN_SCOPE', profile.scope) ?? DEFAULT_SCOPE),
+    audience: nonEmpty(flags.audience) ?? nonEmpty(profile.audience),
+    maxSessionSeconds,
+  };
+}
+
+/**
+ * Scopes as a space-separated set, `openid` first: identity comes only from a
+ * verified ID token, so an OpenID Connect request is never optional here.
+ */
+export function normalizeScope(scope: string): string {
+  const scopes = new Set(scope.split(/\s+/).filter(Boolean));
+  scopes.delete('openid');
+  return ['openid', ...scopes].join(' ');
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value.trim() === '' ? undefined : value.trim();
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}

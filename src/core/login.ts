@@ -1,0 +1,145 @@
+import * as client from 'openid-client';
+import { DevloginError, EXIT, providerError } from '../errors.js';
+import { appendAudit } from './audit.js';
+import { readConfig, resolveLoginSettings, saveProfile, type LoginSettings } from './config.js';
+import { discoverProvider } from './oidc/discovery.js';
+import { pollForTokens, requestDeviceAuthorization, type DeviceAuthorization, type PollNotice, type TokenResponse } from './oidc/device-flow.js';
+import { verifiedIdentity } from './oidc/id-token.js';
+import type { Paths } from './paths.js';
+import { newSessionId, type SessionRecord } from './session.js';
+import { withProfileLock } from './vault/lock.js';
+import type { Vault, VaultBackend } from './vault/vault.js';
+
+export interface LoginOptions {
+  profile: string;
+  issuer?: string;
+  clientId?: string;
+  scope?: string;
+  audience?: string;
+  maxSession?: string;
+}
+
+export interface LoginEvents {
+  /** Settings are resolved and the vault is ready; about to contact the provider. */
+  onStart?(settings: LoginSettings, backend: VaultBackend): void;
+  /** The user code is known: show it. */
+  onVerification(authorization: DeviceAuthorization, settings: LoginSettings): void | Promise<void>;
+  onPollNotice?(notice: PollNotice): void;
+  /** Warnings for the user that do not stop the login. */
+  onWarning?(message: string): void;
+}
+
+export interface LoginDeps {
+  paths: Paths;
+  env: Readonly<Record<string, string | undefined>>;
+  vault: Vault;
+  signal: AbortSignal;
+  /** Epoch milliseconds. */
+  now: () => number;
+  sleep: (ms: number, signal: AbortSignal) => Promise<void>;
+  fetch?: client.CustomFetch;
+  httpTimeoutSeconds: number;
+  events: LoginEvents;
+}
+
+export interface LoginResult {
+  record: SessionRecord;
+  backend: VaultBackend;
+  /** Scopes granted beyond those requested. */
+  extraScopes: string[];
+}
+
+/** DESIGN.md "Login, step by step": device flow, verified identity, sealed session. */
+export async function login(options: LoginOptions, deps: LoginDeps): Promise<LoginResult> {
+  const { paths, env, vault } = deps;
+  const config = await readConfig(paths);
+  const settings = resolveLoginSettings({ flags: options, env, profile: config.profiles[options.profile] ?? {} });
+  // The vault is checked before the user is asked to approve anything.
+  const backend = await vault.chooseBackend();
+  deps.events.onStart?.(settings, backend);
+
+  const audit = (outcome: 'success' | 'failure', extra: { subject?: string; sessionId?: string; reason?: string; scope?: string } = {}) =>
+    appendAudit(paths, {
+      event: outcome === 'success' ? 'login' : 'login_failed',
+      profile: options.profile,
+      outcome,
+      issuer: settings.issuer,
+      clientId: settings.clientId,
+      scope: extra.scope ?? settings.scope,
+      ...extra,
+    });
+
+  try {
+    const tokens = await runDeviceFlow(settings, deps);
+    const identity = await verifiedIdentity(tokens.provider, tokens.response, { issuer: settings.issuer, fetch: deps.fetch, onWarning: deps.events.onWarning });
+    const granted = grantedScope(tokens.response, settings.scope);
+    const nowSeconds = Math.floor(deps.now() / 1000);
+    const record: SessionRecord = {
+      version: 1,
+      sessionId: newSessionId(),
+      profile: options.profile,
+      issuer: settings.issuer,
+      clientId: settings.clientId,
+      requestedScope: settings.scope,
+      scope: granted,
+      ...(settings.audience ? { audience: settings.audience } : {}),
+      subject: identity.subject,
+      claims: identity.claims,
+      tokenType: tokens.response.token_type,
+      accessToken: tokens.response.access_token,
+      accessTokenExpiresAt: typeof tokens.response.expires_in === 'number' ? nowSeconds + tokens.response.expires_in : null,
+      ...(tokens.response.refresh_token ? { refreshToken: tokens.response.refresh_token } : {}),
+      ...(tokens.response.id_token ? { idToken: tokens.response.id_token } : {}),
+      createdAt: nowSeconds,
+      sessionExpiresAt: nowSeconds + settings.maxSessionSeconds,
+    };
+    if (deps.signal.aborted) throw new DevloginError(EXIT.interrupted, 'Interrupted; nothing was stored.');
+    await withProfileLock(paths, options.profile, () => vault.save(record, backend));
+    await saveProfile(paths, options.profile, {
+      issuer: settings.issuer,
+      clientId: settings.clientId,
+      scope: settings.scope,
+      audience: settings.audience,
+    });
+    await audit('success', { subject: record.subject, sessionId: record.sessionId, scope: granted });
+    return { record, backend, extraScopes: scopeDifference(granted, settings.scope) };
+  } catch (err) {
+    const reason = err instanceof DevloginError ? (err.code ?? exitReason(err.exitCode)) : 'internal_error';
+    await audit('failure', { reason }).catch(() => undefined);
+    throw err;
+  }
+}
+
+async function runDeviceFlow(settings: LoginSettings, deps: LoginDeps): Promise<{ provider: client.Configuration; response: TokenResponse }> {
+  const provider = await discoverProvider(settings.issuer, settings.clientId, { fetch: deps.fetch, timeoutSeconds: deps.httpTimeoutSeconds });
+  const authorization = await requestDeviceAuthorization(provider, {
+    scope: settings.scope,
+    audience: settings.audience,
+    issuer: settings.issuer,
+    now: deps.now,
+  });
+  await deps.events.onVerification(authorization, settings);
+  const response = await pollForTokens(provider, authorization, {
+    issuer: settings.issuer,
+    signal: deps.signal,
+    now: deps.now,
+    sleep: deps.sleep,
+    onNotice: deps.events.onPollNotice,
+  });
+  if (!response.access_token) throw providerError('The provider returned no access token.', { code: 'malformed_response' });
+  return { provider, response };
+}
+
+/** RFC 6749 §5.1: when the response has no scope, the granted scope is the requested one. */
+function grantedScope(response: TokenResponse, requested: string): string {
+  return typeof response.scope === 'string' && response.scope.trim() !== '' ? response.scope.trim().split(/\s+/).join(' ') : requested;
+}
+
+function scopeDifference(granted: string, requested: string): string[] {
+  const wanted = new Set(requested.split(' '));
+  return granted.split(' ').filter((scope) => scope && !wanted.has(scope));
+}
+
+function exitReason(exitCode: number): string {
+  return Object.entries(EXIT).find(([, code]) => code === exitCode)?.[0] ?? `exit_${exitCode}`;
+}

@@ -1,0 +1,191 @@
+import * as client from 'openid-client';
+import { DevloginError, EXIT, interruptedError, providerError } from '../../errors.js';
+import { printable, stripControl } from '../text.js';
+import { isSecureUrl } from './discovery.js';
+import { httpStatus, isTransient, oauthErrorCode, translateOidcError } from './errors.js';
+
+/** What the user needs to approve the sign-in; every string already stripped of control characters. */
+export interface DeviceAuthorization {
+  /** Secret between devlogin and the provider: never printed. */
+  deviceCode: string;
+  userCode: string;
+  verificationUri: string;
+  verificationUriComplete: string | undefined;
+  /** Epoch milliseconds. */
+  expiresAt: number;
+  /** Seconds between polls as the provider asked (RFC 8628 §3.2: 5 when absent). */
+  intervalSeconds: number;
+}
+
+export const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
+const DEFAULT_INTERVAL_SECONDS = 5;
+const MAX_BACKOFF_SECONDS = 60;
+
+export interface DeviceAuthorizationRequest {
+  scope: string;
+  audience?: string | undefined;
+  issuer: string;
+  now: () => number;
+}
+
+/** RFC 8628 §3.1–3.2: asks for a device code and a user code. */
+export async function requestDeviceAuthorization(
+  config: client.Configuration,
+  { scope, audience, issuer, now }: DeviceAuthorizationRequest,
+): Promise<DeviceAuthorization> {
+  if (!config.serverMetadata().device_authorization_endpoint) {
+    throw providerError(`The provider ${issuer} does not offer the device authorization grant (no device_authorization_endpoint).`, { code: 'unsupported_grant' });
+  }
+  const parameters: Record<string, string> = { scope };
+  if (audience) parameters.audience = audience;
+  let response: client.DeviceAuthorizationResponse;
+  try {
+    response = await client.initiateDeviceAuthorization(config, parameters);
+  } catch (err) {
+    throw translateOidcError(err, 'device authorization', issuer);
+  }
+  const userCode = stripControl(response.user_code).trim();
+  if (!userCode) throw providerError('The provider sent an empty user code.', { code: 'malformed_response' });
+  const verificationUri = safeVerificationUrl(response.verification_uri, 'verification_uri');
+  if (!verificationUri) {
+    throw providerError(`The provider's verification_uri (${printable(response.verification_uri, 100)}) is not a usable URL.`, { code: 'malformed_response' });
+  }
+  const interval = response.interval;
+  return {
+    deviceCode: response.device_code,
+    userCode,
+    verificationUri,
+    // A broken complete URI is dropped, not fatal: the plain URI and the code still work.
+    verificationUriComplete: response.verification_uri_complete === undefined
+      ? undefined
+      : safeVerificationUrl(response.verification_uri_complete, 'verification_uri_complete') ?? undefined,
+    expiresAt: now() + response.expires_in * 1000,
+    intervalSeconds: typeof interval === 'number' && Number.isFinite(interval) && interval > 0
+      ? Math.min(interval, MAX_BACKOFF_SECONDS)
+      : DEFAULT_INTERVAL_SECONDS,
+  };
+}
+
+/**
+ * Control characters are removed before parsing; the URL parser then
+ * percent-encodes whatever else could disturb a terminal. Only HTTPS (or
+ * loopback HTTP) is accepted: the user types their credentials there.
+ */
+function safeVerificationUrl(value: string, field: string): string | null {
+  let url: URL;
+  try {
+    url = new URL(stripControl(value).trim());
+  } catch {
+    return null;
+  }
+  if (!isSecureUrl(url)) {
+    throw providerError(`The provider's ${field} (${printable(url.href, 100)}) does not use HTTPS; refused.`, {
+      code: 'insecure_verification_uri',
+      hint: 'A sign-in page over plain HTTP could be read or changed by anyone on the network.',
+    });
+  }
+  return url.href;
+}
+
+export type PollNotice =
+  | { kind: 'slow_down'; intervalSeconds: number }
+  | { kind: 'retry'; reason: string; waitSeconds: number };
+
+export interface PollOptions {
+  issuer: string;
+  signal: AbortSignal;
+  now: () => number;
+  /** Waits `ms`, rejecting at once when `signal` aborts. */
+  sleep: (ms: number, signal: AbortSignal) => Promise<void>;
+  dpop?: client.DPoPHandle | undefined;
+  onNotice?: (notice: PollNotice) => void;
+}
+
+export type TokenResponse = Awaited<ReturnType<typeof client.genericGrantRequest>>;
+
+/**
+ * Polls the token endpoint until the user approves, denies, or the code
+ * expires (RFC 8628 §3.4–3.5). Each poll is one openid-client grant request;
+ * the loop is ours so that slow_down, back-off and the deadline follow the RFC
+ * and survive 5xx answers (openid-client's own poller stops at the first 5xx).
+ */
+export async function pollForTokens(
+  config: client.Configuration,
+  authorization: DeviceAuthorization,
+  options: PollOptions,
+): Promise<TokenResponse> {
+  const { signal, now, sleep, issuer } = options;
+  let interval = authorization.intervalSeconds;
+  let waitSeconds = interval;
+  let failures = 0;
+
+  for (;;) {
+    const remaining = authorization.expiresAt - now();
+    if (remaining <= 0) throw codeExpired();
+    await sleepOrInterrupt(sleep, Math.min(waitSeconds * 1000, remaining), signal);
+    if (now() >= authorization.expiresAt) throw codeExpired();
+    try {
+      return await client.genericGrantRequest(config, DEVICE_CODE_GRANT, { device_code: authorization.deviceCode }, { DPoP: options.dpop });
+    } catch (err) {
+      if (signal.aborted) throw interruptedError();
+      const code = oauthErrorCode(err);
+      if (code === 'authorization_pending') {
+        failures = 0;
+        waitSeconds = interval;
+        continue;
+      }
+      if (code === 'slow_down') {
+        // RFC 8628 §3.5: slow_down adds 5 s to the interval for this and all later polls.
+        failures = 0;
+        interval += 5;
+        waitSeconds = interval;
+        options.onNotice?.({ kind: 'slow_down', intervalSeconds: interval });
+        continue;
+      }
+      if (code === 'access_denied') {
+        throw new DevloginError(EXIT.signInNotCompleted, 'The sign-in was denied.', { code, hint: 'Run devlogin login again if that was a mistake.' });
+      }
+      if (code === 'expired_token') throw codeExpired();
+      if (isTransient(err)) {
+        // RFC 8628 §3.5: on a timeout (and here on 5xx too) reduce the polling
+        // frequency; doubling the interval on each failure is the RECOMMENDED back-off.
+        failures += 1;
+        waitSeconds = Math.max(Math.min(interval * 2 ** failures, MAX_BACKOFF_SECONDS), retryAfterSeconds(err) ?? 0);
+        options.onNotice?.({ kind: 'retry', reason: describeTransient(err), waitSeconds });
+        continue;
+      }
+      throw translateOidcError(err, 'token', issuer);
+    }
+  }
+}
+
+function codeExpired(): DevloginError {
+  return new DevloginError(EXIT.signInNotCompleted, 'The code expired before the sign-in was completed.', {
+    code: 'expired_token',
+    hint: 'Run devlogin login again and approve within the time shown.',
+  });
+}
+
+async function sleepOrInterrupt(sleep: PollOptions['sleep'], ms: number, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) throw interruptedError();
+  try {
+    await sleep(ms, signal);
+  } catch (err) {
+    if (signal.aborted) throw interruptedError();
+    throw err;
+  }
+}
+
+function retryAfterSeconds(err: unknown): number | undefined {
+  const response = err instanceof client.ClientError && err.cause instanceof Response ? err.cause
+    : err instanceof client.ResponseBodyError ? err.response : undefined;
+  const header = response?.headers.get('retry-after')?.trim();
+  if (!header) return undefined;
+  const seconds = /^\d+$/.test(header) ? Number(header) : (Date.parse(header) - Date.now()) / 1000;
+  return Number.isFinite(seconds) && seconds > 0 ? Math.min(seconds, MAX_BACKOFF_SECONDS) : undefined;
+}
+
+function describeTransient(err: unknown): string {
+  const status = httpStatus(err);
+  return status !== undefined ? `HTTP ${status}` : 'no answer from the provider';
+}

@@ -1,0 +1,86 @@
+import * as client from 'openid-client';
+import { providerError } from '../../errors.js';
+import type { IdentityClaims } from '../session.js';
+import { printable } from '../text.js';
+import type { TokenResponse } from './device-flow.js';
+import { translateOidcError } from './errors.js';
+
+export interface VerifiedIdentity {
+  subject: string;
+  claims: IdentityClaims;
+}
+
+export interface IdentityOptions {
+  issuer: string;
+  fetch?: client.CustomFetch | undefined;
+  onWarning?: ((message: string) => void) | undefined;
+}
+
+/**
+ * Who signed in, from the ID token only. By the time the token response
+ * reaches here openid-client has checked the ID token's signature against the
+ * provider's JWKS (enableNonRepudiationChecks) and its iss, aud, exp and iat
+ * (OpenID Connect Core §3.1.3.7); this re-checks the claims that decide
+ * identity so that a change in the library cannot silently weaken them.
+ * A user code is not proof of identity: without a valid ID token nothing is stored.
+ */
+export async function verifiedIdentity(config: client.Configuration, response: TokenResponse, options: IdentityOptions): Promise<VerifiedIdentity> {
+  const idToken = response.id_token;
+  if (!idToken) {
+    throw providerError('The provider returned no ID token, so the signed-in identity cannot be verified.', {
+      code: 'invalid_id_token',
+      hint: 'Make sure the client is an OpenID Connect client and the scope includes "openid".',
+    });
+  }
+  const alg = jwtAlg(idToken);
+  if (!alg || alg === 'none' || alg.startsWith('HS')) {
+    throw invalid(`it is not signed with the provider's key (alg ${printable(alg ?? 'missing', 20)})`);
+  }
+  const claims = response.claims();
+  if (!claims) throw invalid('its claims cannot be read');
+  const metadata = config.serverMetadata();
+  const clientId = config.clientMetadata().client_id;
+  const audiences = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
+  if (claims.iss !== metadata.issuer) throw invalid(`unexpected issuer ${printable(claims.iss, 80)}`);
+  if (!audiences.includes(clientId)) throw invalid('it was issued to another client (aud)');
+  if (typeof claims.exp !== 'number' || claims.exp * 1000 <= Date.now() - 60_000) throw invalid('it has expired');
+  if (typeof claims.sub !== 'string' || claims.sub === '') throw invalid('it has no subject');
+
+  const identity: IdentityClaims = pickIdentity(claims);
+  if (!identity.name && !identity.email && metadata.userinfo_endpoint) {
+    // Many providers keep profile claims in userinfo only; its subject must match the ID token's.
+    try {
+      const userinfo = await client.fetchUserInfo(config, response.access_token, claims.sub);
+      Object.assign(identity, pickIdentity(userinfo));
+    } catch (err) {
+      options.onWarning?.(`Could not read your name and email from the provider: ${translateOidcError(err, 'userinfo', options.issuer).message}`);
+    }
+  }
+  return { subject: claims.sub, claims: identity };
+}
+
+function pickIdentity(claims: Record<string, unknown>): IdentityClaims {
+  const identity: IdentityClaims = {};
+  for (const key of ['name', 'email', 'preferred_username'] as const) {
+    const value = claims[key];
+    if (typeof value === 'string' && value.trim() !== '') identity[key] = printable(value, 200);
+  }
+  return identity;
+}
+
+function jwtAlg(jwt: string): string | undefined {
+  try {
+    const header: unknown = JSON.parse(Buffer.from(jwt.split('.')[0] ?? '', 'base64url').toString('utf8'));
+    const alg = (header as { alg?: unknown }).alg;
+    return typeof alg === 'string' ? alg : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function invalid(reason: string): Error {
+  return providerError(`The ID token failed verification: ${reason}.`, {
+    code: 'invalid_id_token',
+    hint: 'Nothing was stored. Check the issuer and client id; if they are right, the provider or the network is not to be trusted.',
+  });
+}

@@ -1,0 +1,61 @@
+import { randomUUID, type JsonWebKey } from 'node:crypto';
+
+/** Identity claims kept from the verified ID token (never a token). */
+export interface IdentityClaims {
+  name?: string;
+  email?: string;
+  preferred_username?: string;
+}
+
+/**
+ * One signed-in session. It holds tokens, so it only ever exists in memory
+ * or sealed in the vault. Times are epoch seconds.
+ */
+export interface SessionRecord {
+  version: 1;
+  sessionId: string;
+  profile: string;
+  issuer: string;
+  clientId: string;
+  requestedScope: string;
+  /** The scope the provider granted. */
+  scope: string;
+  audience?: string;
+  subject: string;
+  claims: IdentityClaims;
+  tokenType: string;
+  accessToken: string;
+  /** null when the provider did not say (no expires_in). */
+  accessTokenExpiresAt: number | null;
+  refreshToken?: string;
+  idToken?: string;
+  createdAt: number;
+  /** The hard end of the session; refreshing never moves it. */
+  sessionExpiresAt: number;
+  /** Private and public JWK of the DPoP key this session is bound to (RFC 9449). */
+  dpop?: { privateJwk: JsonWebKey; publicJwk: JsonWebKey };
+}
+
+/** What may be read without unlocking the vault: no secret, authenticated by the cipher. */
+export interface SessionMeta {
+  profile: string;
+  sessionId: string;
+  issuer: string;
+  clientId: string;
+  subject: string;
+  createdAt: number;
+  sessionExpiresAt: number;
+}
+
+export const newSessionId = (): string => randomUUID();
+
+export function metaOf(record: SessionRecord): SessionMeta {
+  const { profile, sessionId, issuer, clientId, subject, createdAt, sessionExpiresAt } = record;
+  return { profile, sessionId, issuer, clientId, subject, createdAt, sessionExpiresAt };
+}
+
+export function isSessionExpired(meta: Pick<SessionMeta, 'sessionExpiresAt'>, nowSeconds: number): boolean {
+  return nowSeconds >= meta.sessionExpiresAt;
+}
+
+export const toIso = (epochSeconds: number): string => new Date(epochSeconds * 1000).toISOString();

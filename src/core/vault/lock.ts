@@ -1,0 +1,82 @@
+import { open, readFile, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { vaultError } from '../../errors.js';
+import { ensurePrivateDir } from '../fs-safe.js';
+import { locksDir, type Paths } from '../paths.js';
+
+export interface LockOptions {
+  /** Give up after this long (ms). */
+  timeoutMs?: number;
+  /** A lock older than this (ms) is taken over even if its process seems alive. */
+  staleMs?: number;
+}
+
+/**
+ * Runs `fn` holding the profile's lock file, so that reads and refreshes of
+ * one profile are serialized across processes (DESIGN.md, "The vault").
+ * The lock is a file created with O_EXCL holding the owner's pid; a lock
+ * whose process is gone, or that is older than `staleMs`, is taken over.
+ */
+export async function withProfileLock<T>(paths: Paths, profile: string, fn: () => Promise<T>, options: LockOptions = {}): Promise<T> {
+  const { timeoutMs = 30_000, staleMs = 120_000 } = options;
+  const dir = locksDir(paths);
+  await ensurePrivateDir(dir);
+  const path = join(dir, `${profile}.lock`);
+  const started = Date.now();
+  let wait = 10;
+  for (;;) {
+    const acquired = await tryAcquire(path);
+    if (acquired) break;
+    if (await isStale(path, staleMs)) {
+      await rm(path, { force: true });
+      continue;
+    }
+    if (Date.now() - started > timeoutMs) {
+      throw vaultError(`Another devlogin process holds the lock for profile "${profile}".`, {
+        hint: `If no other devlogin is running, delete ${path}.`,
+        code: 'lock_timeout',
+      });
+    }
+    await delay(wait + Math.floor(Math.random() * wait));
+    wait = Math.min(wait * 2, 200);
+  }
+  try {
+    return await fn();
+  } finally {
+    await rm(path, { force: true });
+  }
+}
+
+async function tryAcquire(path: string): Promise<boolean> {
+  try {
+    const handle = await open(path, 'wx', 0o600);
+    await handle.writeFile(`${process.pid}\n`);
+    await handle.close();
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw err;
+  }
+}
+
+async function isStale(path: string, staleMs: number): Promise<boolean> {
+  try {
+    const [content, info] = await Promise.all([readFile(path, 'utf8'), stat(path)]);
+    if (Date.now() - info.mtimeMs > staleMs) return true;
+    const pid = Number(content.trim());
+    if (!Number.isInteger(pid) || pid <= 0) return Date.now() - info.mtimeMs > 1000;
+    return !isAlive(pid);
+  } catch {
+    return false; // vanished between attempts: just try again
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
