@@ -7,7 +7,8 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import Provider, { type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import type Provider from 'oidc-provider';
+import type { Configuration, KoaContextWithOIDC } from 'oidc-provider';
 
 export interface LocalProviderOptions {
   /** 0 picks a free port. */
@@ -20,6 +21,11 @@ export interface LocalProviderOptions {
   idTokenTtl?: number;
   /** Rotate refresh tokens on every use (default true). */
   rotateRefreshToken?: boolean;
+  /**
+   * `interval` (seconds) to add to device authorization responses; oidc-provider
+   * sends none, which means 5 s (RFC 8628 §3.2).
+   */
+  pollInterval?: number;
   /** Extra clients, e.g. with other grant types. */
   extraClients?: Configuration['clients'];
 }
@@ -30,7 +36,15 @@ export interface LocalProvider {
   provider: Provider;
   /** Counts requests by path, e.g. { '/token': 3 }. */
   requests: Map<string, number>;
+  /** Every token response the provider sent, for tests that look for leaks. */
+  issued: TokenSet[];
   close(): Promise<void>;
+}
+
+export interface TokenSet {
+  access_token?: string;
+  refresh_token?: string;
+  id_token?: string;
 }
 
 export const DEMO_CLIENT_ID = 'devlogin-demo';
@@ -96,8 +110,21 @@ export async function startLocalProvider(options: LocalProviderOptions = {}): Pr
     },
   };
 
-  const provider = new Provider(issuer, configuration);
+  const provider = await quietly(async () => {
+    const { default: ProviderClass } = await import('oidc-provider');
+    return new ProviderClass(issuer, configuration);
+  });
   const requests = new Map<string, number>();
+  const issued: TokenSet[] = [];
+  provider.on('grant.success', (ctx: KoaContextWithOIDC) => {
+    issued.push({ ...(ctx.body as TokenSet) });
+  });
+  if (options.pollInterval !== undefined) {
+    const interval = options.pollInterval;
+    provider.on('device_authorization.success', (_ctx: KoaContextWithOIDC, body: Record<string, unknown>) => {
+      body.interval = interval;
+    });
+  }
   const callback = provider.callback();
   server.on('request', (req, res) => {
     const path = (req.url ?? '/').split('?')[0] ?? '/';
@@ -110,6 +137,7 @@ export async function startLocalProvider(options: LocalProviderOptions = {}): Pr
     clientId,
     provider,
     requests,
+    issued,
     close: () => new Promise<void>((resolve) => {
       server.closeAllConnections();
       server.close(() => resolve());
@@ -140,4 +168,22 @@ async function userCodeConfirmSource(ctx: KoaContextWithOIDC, form: string, _cli
 
 async function successSource(ctx: KoaContextWithOIDC): Promise<void> {
   ctx.body = page('Signed in', '<p>You can close this page and return to your terminal.</p>');
+}
+
+/**
+ * oidc-provider warns that Node 20 is not its preferred runtime and that the
+ * in-memory adapter and dev interactions are for development: all true and
+ * expected for this fixture, so those lines are kept out of the demo's output.
+ */
+async function quietly<T>(fn: () => Promise<T>): Promise<T> {
+  const warn = console.warn;
+  console.warn = (...args: unknown[]) => {
+    if (typeof args[0] === 'string' && args[0].includes('oidc-provider WARNING')) return;
+    warn(...args);
+  };
+  try {
+    return await fn();
+  } finally {
+    console.warn = warn;
+  }
 }

@@ -24,12 +24,6 @@ async function main(argv: string[]): Promise<number> {
   });
 
   const program = buildProgram({ io, signal: controller.signal, version: readVersion() });
-  program.exitOverride();
-  program.configureOutput({
-    writeOut: (text) => io.stdout.write(text),
-    writeErr: (text) => io.stderr.write(text),
-    outputError: () => undefined, // printed below, as one line
-  });
   try {
     await program.parseAsync(argv, { from: 'user' });
     return EXIT.ok;

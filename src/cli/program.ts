@@ -21,7 +21,14 @@ export function buildProgram({ io, signal, version }: ProgramDeps): Command {
     .option('--no-color', 'no colour on stderr')
     .helpOption('-h, --help', 'show help')
     .showSuggestionAfterError(true)
-    .enablePositionalOptions(false);
+    // Set before the commands are added so that they inherit it: commander
+    // errors come back as exceptions and main prints them as one line.
+    .exitOverride()
+    .configureOutput({
+      writeOut: (text) => io.stdout.write(text),
+      writeErr: (text) => io.stderr.write(text),
+      outputError: () => undefined,
+    });
 
   const context = (command: Command) => createContext(io, command.optsWithGlobals<GlobalOptions>(), signal);
 

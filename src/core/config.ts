@@ -2,6 +2,7 @@ import { readFileOrNull, writeFileAtomic } from './fs-safe.js';
 import { configFile, type Paths } from './paths.js';
 import { parseDuration } from './duration.js';
 import { usageError } from '../errors.js';
+import { parseIssuer } from './oidc/issuer-url.js';
 
 /** What config.json may hold for one profile. Never a secret. */
 export interface ProfileConfig {
@@ -99,6 +100,7 @@ export function resolveLoginSettings({ flags, env, profile }: LoginSettingSource
 
   const issuer = pick(flags.issuer, 'DEVLOGIN_ISSUER', profile.issuer);
   if (!issuer) throw usageError('No issuer is configured.', 'Pass --issuer URL or set DEVLOGIN_ISSUER.');
+  parseIssuer(issuer);
   const clientId = pick(flags.clientId, 'DEVLOGIN_CLIENT_ID', profile.clientId);
   if (!clientId) throw usageError('No client id is configured.', 'Pass --client-id ID or set DEVLOGIN_CLIENT_ID.');
 

@@ -1,7 +1,7 @@
 import * as client from 'openid-client';
 import { DevloginError, EXIT, interruptedError, providerError } from '../../errors.js';
 import { printable, stripControl } from '../text.js';
-import { isSecureUrl } from './discovery.js';
+import { isSecureUrl } from './issuer-url.js';
 import { httpStatus, isTransient, oauthErrorCode, translateOidcError } from './errors.js';
 
 /** What the user needs to approve the sign-in; every string already stripped of control characters. */

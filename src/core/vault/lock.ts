@@ -1,5 +1,7 @@
 import { open, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+// The lock file records its owner's pid and checks whether that process is alive.
+import { kill, pid } from 'node:process';
 import { setTimeout as delay } from 'node:timers/promises';
 import { vaultError } from '../../errors.js';
 import { ensurePrivateDir } from '../fs-safe.js';
@@ -51,7 +53,7 @@ export async function withProfileLock<T>(paths: Paths, profile: string, fn: () =
 async function tryAcquire(path: string): Promise<boolean> {
   try {
     const handle = await open(path, 'wx', 0o600);
-    await handle.writeFile(`${process.pid}\n`);
+    await handle.writeFile(`${pid}\n`);
     await handle.close();
     return true;
   } catch (err) {
@@ -64,17 +66,17 @@ async function isStale(path: string, staleMs: number): Promise<boolean> {
   try {
     const [content, info] = await Promise.all([readFile(path, 'utf8'), stat(path)]);
     if (Date.now() - info.mtimeMs > staleMs) return true;
-    const pid = Number(content.trim());
-    if (!Number.isInteger(pid) || pid <= 0) return Date.now() - info.mtimeMs > 1000;
-    return !isAlive(pid);
+    const owner = Number(content.trim());
+    if (!Number.isInteger(owner) || owner <= 0) return Date.now() - info.mtimeMs > 1000;
+    return !isAlive(owner);
   } catch {
     return false; // vanished between attempts: just try again
   }
 }
 
-function isAlive(pid: number): boolean {
+function isAlive(owner: number): boolean {
   try {
-    process.kill(pid, 0);
+    kill(owner, 0);
     return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';

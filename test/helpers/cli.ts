@@ -1,0 +1,125 @@
+/**
+ * Runs the built CLI (bin/devlogin) as a real child process, with a private
+ * DEVLOGIN_HOME and keychain service so no user's entries are ever touched.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const BIN = fileURLToPath(new URL('../../bin/devlogin', import.meta.url));
+
+export interface TestHome {
+  home: string;
+  env: NodeJS.ProcessEnv;
+  cleanup(): Promise<void>;
+}
+
+/**
+ * A temporary DEVLOGIN_HOME and an environment for the CLI: passphrase vault
+ * by default, no colour, no CI browser, and no D-Bus session unless a test
+ * passes the private one in.
+ */
+export async function makeHome(extra: NodeJS.ProcessEnv = {}): Promise<TestHome> {
+  const home = await mkdtemp(join(tmpdir(), 'devlogin-test-'));
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    HOME: home,
+    LANG: 'C.UTF-8',
+    NO_COLOR: '1',
+    CI: 'true',
+    DEVLOGIN_HOME: home,
+    DEVLOGIN_KEYCHAIN_SERVICE: `devlogin-test-${randomBytes(4).toString('hex')}`,
+    DEVLOGIN_VAULT: 'passphrase',
+    DEVLOGIN_VAULT_PASSPHRASE: 'correct horse battery staple',
+    ...extra,
+  };
+  return { home, env, cleanup: () => rm(home, { recursive: true, force: true }) };
+}
+
+export interface CliResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface RunningCli {
+  child: ChildProcess;
+  /** Resolves with the first stdout JSON line whose event matches. */
+  waitForEvent(event: string): Promise<Record<string, unknown>>;
+  done: Promise<CliResult>;
+}
+
+export function startCli(args: string[], env: NodeJS.ProcessEnv): RunningCli {
+  const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  const waiters: { event: string; resolve: (value: Record<string, unknown>) => void }[] = [];
+  const seen: Record<string, unknown>[] = [];
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    const before = stdout;
+    stdout += chunk;
+    const lines = stdout.split('\n');
+    const complete = before.split('\n').length - 1;
+    for (const line of lines.slice(complete, -1)) {
+      try {
+        const parsed = JSON.parse(line) as Record<string, unknown>;
+        seen.push(parsed);
+        for (const waiter of waiters.filter((w) => w.event === parsed.event)) waiter.resolve(parsed);
+      } catch {
+        // not JSON: the test asserts on stdout itself
+      }
+    }
+  });
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const done = new Promise<CliResult>((resolve) => {
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+  return {
+    child,
+    done,
+    waitForEvent(event) {
+      const already = seen.find((value) => value.event === event);
+      if (already) return Promise.resolve(already);
+      return new Promise((resolve, reject) => {
+        waiters.push({ event, resolve });
+        void done.then((result) => reject(new Error(`devlogin exited ${result.code} before "${event}"; stderr:\n${result.stderr}`)));
+      });
+    },
+  };
+}
+
+export function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<CliResult> {
+  return startCli(args, env).done;
+}
+
+/** Every file under a folder, with its content. */
+export async function readTree(dir: string): Promise<{ path: string; content: Buffer; mode: number }[]> {
+  const files: { path: string; content: Buffer; mode: number }[] = [];
+  for (const name of await readdir(dir, { recursive: true })) {
+    const path = join(dir, name);
+    const info = await stat(path);
+    if (info.isFile()) files.push({ path, content: await readFile(path), mode: info.mode & 0o777 });
+  }
+  return files;
+}
+
+/** The places a secret could leak to, searched for the secret and its base64 forms. */
+export async function findLeaks(secrets: string[], places: { home: string; texts: string[] }): Promise<string[]> {
+  const files = await readTree(places.home);
+  const haystacks = [
+    ...files.map((file) => ({ where: file.path, text: file.content.toString('latin1') })),
+    ...places.texts.map((text, index) => ({ where: `output #${index}`, text })),
+  ];
+  const leaks: string[] = [];
+  for (const secret of secrets.filter((value) => value.length >= 8)) {
+    const forms = [secret, Buffer.from(secret).toString('base64'), Buffer.from(secret).toString('base64url')];
+    for (const { where, text } of haystacks) {
+      if (forms.some((form) => text.includes(form))) leaks.push(`${where} holds a token`);
+    }
+  }
+  return leaks;
+}

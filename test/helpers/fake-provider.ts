@@ -1,0 +1,153 @@
+/**
+ * A small hand-written OpenID provider on loopback for what the real one
+ * never does: slow_down, 5xx, malformed bodies, hostile strings, ID tokens
+ * signed with the wrong key. Each endpoint answers from a script.
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
+
+export type Reply =
+  | { status: number; json?: unknown; body?: string; headers?: Record<string, string> }
+  /** A token response with a freshly signed ID token. */
+  | { tokens: TokenOptions }
+  /** Close the connection without answering. */
+  | 'hangup';
+
+export interface TokenOptions {
+  /** Sign the ID token with a key the JWKS does not hold. */
+  wrongKey?: boolean;
+  claims?: Record<string, unknown>;
+  scope?: string;
+  alg?: 'none';
+}
+
+export interface FakeProviderScript {
+  clientId?: string;
+  /** The device authorization response body (merged over a valid default). */
+  device?: Record<string, unknown>;
+  /** Replies to successive token requests; the last one repeats. */
+  token: Reply[];
+}
+
+export interface FakeProvider {
+  issuer: string;
+  clientId: string;
+  /** Time (ms, performance.now) and body of each token request. */
+  tokenRequests: { at: number; body: URLSearchParams }[];
+  /** Tokens handed out, for leak checks. */
+  issued: string[];
+  close(): Promise<void>;
+}
+
+export async function startFakeProvider(script: FakeProviderScript): Promise<FakeProvider> {
+  const clientId = script.clientId ?? 'fake-client';
+  const good = await generateKeyPair('ES256');
+  const wrong = await generateKeyPair('ES256');
+  const jwk = { ...(await exportJWK(good.publicKey)), kid: 'good', alg: 'ES256', use: 'sig' };
+  const tokenRequests: FakeProvider['tokenRequests'] = [];
+  const issued: string[] = [];
+  let issuer = '';
+
+  const server = createServer((req, res) => {
+    void handle(req, res).catch(() => res.destroy());
+  });
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const body = await readBody(req);
+    const path = (req.url ?? '/').split('?')[0];
+    if (path === '/.well-known/openid-configuration') {
+      return send(res, { status: 200, json: {
+        issuer,
+        token_endpoint: `${issuer}/token`,
+        device_authorization_endpoint: `${issuer}/device_authorization`,
+        jwks_uri: `${issuer}/jwks`,
+        id_token_signing_alg_values_supported: ['ES256'],
+        grant_types_supported: ['urn:ietf:params:oauth:grant-type:device_code', 'refresh_token'],
+      } });
+    }
+    if (path === '/jwks') return send(res, { status: 200, json: { keys: [jwk] } });
+    if (path === '/device_authorization') {
+      return send(res, { status: 200, json: {
+        device_code: 'fake-device-code-0123456789',
+        user_code: 'WDJB-MJHT',
+        verification_uri: `${issuer}/device`,
+        verification_uri_complete: `${issuer}/device?user_code=WDJB-MJHT`,
+        expires_in: 600,
+        interval: 1,
+        ...script.device,
+      } });
+    }
+    if (path === '/token') {
+      tokenRequests.push({ at: performance.now(), body: new URLSearchParams(body) });
+      const reply = script.token[Math.min(tokenRequests.length - 1, script.token.length - 1)]!;
+      if (reply === 'hangup') return void res.destroy();
+      if ('tokens' in reply) return send(res, { status: 200, json: await tokenResponse(reply.tokens) });
+      return send(res, reply);
+    }
+    return send(res, { status: 404, json: { error: 'not_found' } });
+  }
+
+  async function tokenResponse(options: TokenOptions): Promise<Record<string, unknown>> {
+    const accessToken = `fake-access-${Math.random().toString(36).slice(2)}${Date.now()}`;
+    const refreshToken = `fake-refresh-${Math.random().toString(36).slice(2)}${Date.now()}`;
+    const idToken = options.alg === 'none'
+      ? unsignedJwt({ iss: issuer, aud: clientId, sub: 'fake-user', ...timestamps(), ...options.claims })
+      : await signIdToken(options.wrongKey ? wrong.privateKey : good.privateKey, options.claims);
+    issued.push(accessToken, refreshToken, idToken);
+    return {
+      access_token: accessToken,
+      token_type: 'Bearer',
+      expires_in: 300,
+      refresh_token: refreshToken,
+      id_token: idToken,
+      ...(options.scope ? { scope: options.scope } : {}),
+    };
+  }
+
+  function signIdToken(key: CryptoKey, claims: Record<string, unknown> = {}): Promise<string> {
+    return new SignJWT({ name: 'Fake User', email: 'fake@example.test', ...timestamps(), iss: issuer, aud: clientId, sub: 'fake-user', ...claims })
+      .setProtectedHeader({ alg: 'ES256', kid: 'good' })
+      .sign(key);
+  }
+
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    issuer,
+    clientId,
+    tokenRequests,
+    issued,
+    close: () => new Promise((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    }),
+  };
+}
+
+function timestamps(): { iat: number; exp: number } {
+  const now = Math.floor(Date.now() / 1000);
+  return { iat: now, exp: now + 300 };
+}
+
+function unsignedJwt(claims: Record<string, unknown>): string {
+  const encode = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+  return `${encode({ alg: 'none' })}.${encode(claims)}.`;
+}
+
+function send(res: ServerResponse, reply: { status: number; json?: unknown; body?: string; headers?: Record<string, string> }): void {
+  const headers: Record<string, string> = { 'cache-control': 'no-store', ...reply.headers };
+  let payload = reply.body ?? '';
+  if (reply.json !== undefined) {
+    payload = JSON.stringify(reply.json);
+    headers['content-type'] ??= 'application/json';
+  }
+  res.writeHead(reply.status, headers).end(payload);
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let data = '';
+    req.setEncoding('utf8').on('data', (chunk: string) => (data += chunk)).on('end', () => resolve(data)).on('error', reject);
+  });
+}
