@@ -24,9 +24,9 @@ const say = (line = ''): void => void process.stderr.write(`${line}\n`);
 async function startProvider(): Promise<LocalProvider> {
   const port = Number(process.env.DEVLOGIN_DEMO_PORT ?? 4400);
   try {
-    return await startLocalProvider({ port });
+    return await startLocalProvider({ port, pollInterval: 2 });
   } catch {
-    return startLocalProvider({ port: 0 }); // the usual port is taken: any free one
+    return startLocalProvider({ port: 0, pollInterval: 2 }); // the usual port is taken: any free one
   }
 }
 

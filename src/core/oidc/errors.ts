@@ -86,17 +86,13 @@ export function translateOidcError(err: unknown, step: OidcStep, issuer: string)
       case 'OAUTH_RESPONSE_IS_NOT_JSON':
       case 'OAUTH_PARSE_ERROR':
       case 'OAUTH_INVALID_RESPONSE':
+        if (isIdTokenFailure(err)) return idTokenError(err, issuer);
         return providerError(`The provider sent a malformed response ${at}: ${printable(err.message, 120)}.`, { code: 'malformed_response', cause: err });
       case 'OAUTH_JWT_CLAIM_COMPARISON_FAILED':
       case 'OAUTH_JWT_TIMESTAMP_CHECK_FAILED':
       case 'OAUTH_JSON_ATTRIBUTE_COMPARISON_FAILED':
       case 'OAUTH_KEY_SELECTION_FAILED':
-      case 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED':
-        return providerError(`The ID token from ${issuer} failed verification: ${printable(describeJwtFailure(err), 160)}.`, {
-          code: 'invalid_id_token',
-          hint: 'Nothing was stored. Check the issuer and client id; if they are right, the provider or the network is not to be trusted.',
-          cause: err,
-        });
+        return idTokenError(err, issuer);
       case 'OAUTH_HTTP_REQUEST_FORBIDDEN':
       case 'OAUTH_REQUEST_PROTOCOL_FORBIDDEN':
         return providerError(`The provider pointed devlogin to a non-HTTPS endpoint ${at}; refused.`, { code: 'insecure_endpoint', cause: err });
@@ -118,8 +114,16 @@ export function translateOidcError(err: unknown, step: OidcStep, issuer: string)
   return providerError(`The ${step} request to ${issuer} failed: ${printable(err instanceof Error ? err.message : String(err), 120)}.`, { code: 'provider_error', cause: err });
 }
 
-function describeJwtFailure(err: ClientError): string {
-  const cause = err.cause;
-  const detail = cause instanceof Error ? cause.message : '';
-  return detail && detail !== err.message ? `${err.message} (${detail})` : err.message;
+/** The JWT checks (signature, alg, claims) raise OAUTH_INVALID_RESPONSE with a JWT-specific cause. */
+function isIdTokenFailure(err: ClientError): boolean {
+  return err.cause instanceof Error && /JWT|ID Token|id_token/i.test(err.cause.message);
+}
+
+function idTokenError(err: ClientError, issuer: string): DevloginError {
+  const detail = err.cause instanceof Error && err.cause.message !== err.message ? err.cause.message : err.message;
+  return providerError(`The ID token from ${issuer} failed verification: ${printable(detail, 160)}.`, {
+    code: 'invalid_id_token',
+    hint: 'Nothing was stored. Check the issuer and client id; if they are right, the provider or the network is not to be trusted.',
+    cause: err,
+  });
 }

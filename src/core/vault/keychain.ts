@@ -35,8 +35,11 @@ export function createOsKeyStore(service: string, timeoutMs = KEYCHAIN_TIMEOUT_M
 
   return {
     async probe() {
+      // A read is not enough: with a D-Bus session but no Secret Service on it,
+      // reads answer "nothing stored" and only writes fail. So write, then delete.
       const item = await entry(PROBE_ACCOUNT).catch((err: unknown) => { throw unavailable(err); });
-      await call('read', (signal) => item.getPassword(signal));
+      await call('write', (signal) => item.setPassword('probe', signal));
+      await call('delete', (signal) => item.deleteCredential(signal));
     },
     async getKey(account) {
       const item = await entry(account);

@@ -1,0 +1,52 @@
+/**
+ * Login into the keychain vault end to end: the built CLI, the real local
+ * provider, and a real gnome-keyring Secret Service on a private D-Bus
+ * session started by the global setup (never the developer's keyring).
+ */
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { LocalProvider } from '../demo/provider.js';
+import { findLeaks, makeHome, readTree, type TestHome } from './helpers/cli.js';
+import { signIn, startProvider } from './helpers/session.js';
+
+const secretService = inject('secretService');
+
+describe.skipIf(!secretService)('login with the OS keychain vault', () => {
+  let provider: LocalProvider;
+  const homes: TestHome[] = [];
+  beforeAll(async () => {
+    provider = await startProvider();
+  });
+  afterAll(async () => {
+    await provider.close();
+    await Promise.all(homes.map((h) => h.cleanup()));
+  });
+
+  async function keychainHome(extra: NodeJS.ProcessEnv = {}): Promise<TestHome> {
+    const h = await makeHome({ DEVLOGIN_VAULT: undefined, DEVLOGIN_VAULT_PASSPHRASE: undefined, DBUS_SESSION_BUS_ADDRESS: secretService!.address, ...extra });
+    homes.push(h);
+    return h;
+  }
+
+  it('chooses the keychain when it answers and keeps only the key there', async () => {
+    const h = await keychainHome();
+    const issuedBefore = provider.issued.length;
+    const run = await signIn(provider, h);
+    expect(run.code).toBe(0);
+    expect(JSON.parse(run.stdout.trim().split('\n')[1]!)).toMatchObject({ event: 'signed_in', vault: 'keychain', subject: 'alice' });
+    expect(run.stderr).toContain('stored in the OS keychain');
+
+    const item = spawnSync('secret-tool', ['lookup', 'service', h.env.DEVLOGIN_KEYCHAIN_SERVICE!, 'username', 'default'], {
+      env: { ...process.env, DBUS_SESSION_BUS_ADDRESS: secretService!.address }, encoding: 'utf8',
+    });
+    expect(item.status).toBe(0);
+    expect(Buffer.from(item.stdout.trim(), 'base64')).toHaveLength(32);
+
+    const files = await readTree(h.home);
+    const session = files.find((file) => file.path === join(h.home, 'sessions', 'default.json.enc'))!;
+    expect(JSON.parse(session.content.toString())).toMatchObject({ backend: 'keychain' });
+    const tokens = provider.issued.slice(issuedBefore).flatMap((set) => [set.access_token, set.refresh_token, set.id_token]).filter((t): t is string => Boolean(t));
+    expect(await findLeaks([...tokens, item.stdout.trim()], { home: h.home, texts: [run.stdout, run.stderr] })).toEqual([]);
+  });
+});
