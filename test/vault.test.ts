@@ -42,6 +42,7 @@ function record(profile = 'default'): SessionRecord {
     idToken: `id-${randomBytes(16).toString('hex')}`,
     createdAt: now,
     sessionExpiresAt: now + 3600,
+    providerMetadata: { issuer: 'https://login.example.test', token_endpoint: 'https://login.example.test/token' },
   };
 }
 
@@ -60,7 +61,7 @@ describe('passphrase vault', () => {
     const session = record();
     expect(await vault.chooseBackend()).toBe('passphrase');
     await vault.save(session, 'passphrase');
-    expect(await vault.load('default')).toEqual({ record: session, backend: 'passphrase' });
+    expect(await vault.load('default')).toMatchObject({ record: session, backend: 'passphrase' });
 
     const raw = await readFile(fileOf(), 'utf8');
     for (const secret of [session.accessToken, session.refreshToken!, session.idToken!]) expect(raw).not.toContain(secret);
@@ -148,7 +149,7 @@ describe.skipIf(!secretService)('keychain vault (real Secret Service, private D-
     expect(raw).not.toContain(session.accessToken);
     expect(JSON.parse(raw)).toMatchObject({ backend: 'keychain' });
     expect(JSON.parse(raw)).not.toHaveProperty('wrappedKey');
-    expect(await vault.load('default')).toEqual({ record: session, backend: 'keychain' });
+    expect(await vault.load('default')).toMatchObject({ record: session, backend: 'keychain' });
   });
 
   it('deletes the key first on remove, so a copy of the file is useless', async () => {

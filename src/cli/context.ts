@@ -2,6 +2,9 @@ import { homedir } from 'node:os';
 import { DEFAULT_PROFILE, validateProfileName } from '../core/config.js';
 import { parseDuration } from '../core/duration.js';
 import { resolvePaths, type Paths } from '../core/paths.js';
+import type { SessionDeps } from '../core/active-session.js';
+import { createHttpFetch } from '../core/http.js';
+import { createVault } from '../core/vault/vault.js';
 import type { IO } from '../io.js';
 
 /** Options every command accepts. */
@@ -19,11 +22,21 @@ export interface CommandContext {
   /** Aborted on Ctrl-C. */
   signal: AbortSignal;
   httpTimeoutSeconds: number;
+  /**
+   * Takes over the signals the entry point would otherwise handle (Ctrl-C
+   * ends devlogin): `exec` forwards them to its child instead.
+   */
+  trapSignals(handler: (signal: NodeJS.Signals) => void): void;
 }
 
 export const DEFAULT_HTTP_TIMEOUT_SECONDS = 15;
 
-export function createContext(io: IO, globals: GlobalOptions, signal: AbortSignal): CommandContext {
+export function createContext(
+  io: IO,
+  globals: GlobalOptions,
+  signal: AbortSignal,
+  trapSignals: CommandContext['trapSignals'],
+): CommandContext {
   const profile = validateProfileName(globals.profile ?? io.env.DEVLOGIN_PROFILE ?? DEFAULT_PROFILE);
   const timeout = io.env.DEVLOGIN_HTTP_TIMEOUT;
   return {
@@ -32,8 +45,27 @@ export function createContext(io: IO, globals: GlobalOptions, signal: AbortSigna
     paths: resolvePaths(io.env, homedir()),
     signal,
     httpTimeoutSeconds: timeout ? parseDuration(timeout, 'DEVLOGIN_HTTP_TIMEOUT') : DEFAULT_HTTP_TIMEOUT_SECONDS,
+    trapSignals,
   };
 }
+
+/** The vault, clock and network a command that uses sessions needs. */
+export function sessionDeps(ctx: CommandContext): SessionDeps {
+  return {
+    paths: ctx.paths,
+    vault: createVault({ paths: ctx.paths, env: ctx.io.env }),
+    now: Date.now,
+    fetch: createHttpFetch({ signal: ctx.signal, log: verboseLog(ctx.io) }),
+    httpTimeoutSeconds: ctx.httpTimeoutSeconds,
+  };
+}
+
+/** Parses --min-ttl (default 60 s). */
+export function parseMinTtl(value: unknown): number {
+  return typeof value === 'string' ? parseDuration(value, 'min TTL', { allowZero: true }) : DEFAULT_MIN_TTL_SECONDS;
+}
+
+export const DEFAULT_MIN_TTL_SECONDS = 60;
 
 /** --verbose lines on stderr, prefixed so they are easy to tell apart. */
 export function verboseLog(io: IO): ((line: string) => void) | undefined {

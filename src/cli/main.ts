@@ -1,8 +1,10 @@
-import { readFileSync } from 'node:fs';
 import { CommanderError } from 'commander';
 import { DevloginError, EXIT, toDevloginError } from '../errors.js';
 import { createProcessIO, type IO } from '../io.js';
 import { buildProgram } from './program.js';
+
+/** What `exec` passes on to its child. */
+const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
 
 /**
  * The entry point, and the only module that touches process.exit, argv and
@@ -12,7 +14,7 @@ async function main(argv: string[]): Promise<number> {
   const io = createProcessIO({ noColor: argv.includes('--no-color'), verbose: argv.includes('--verbose') });
   const controller = new AbortController();
   let interrupts = 0;
-  process.on('SIGINT', () => {
+  const onInterrupt = () => {
     interrupts += 1;
     controller.abort();
     // A request or keychain call that ignores the signal must not hold Ctrl-C hostage.
@@ -21,12 +23,24 @@ async function main(argv: string[]): Promise<number> {
       io.stderr.write('\nInterrupted; nothing was stored.\n');
       process.exit(EXIT.interrupted);
     }, 1000).unref();
-  });
+  };
+  process.on('SIGINT', onInterrupt);
+  const trapSignals = (handler: (signal: NodeJS.Signals) => void) => {
+    process.off('SIGINT', onInterrupt);
+    for (const signal of FORWARDED_SIGNALS) process.on(signal, handler);
+  };
 
-  const program = buildProgram({ io, signal: controller.signal, version: readVersion() });
+  let exitCode: number = EXIT.ok;
+  const program = buildProgram({
+    io,
+    signal: controller.signal,
+    version: readVersion(),
+    trapSignals,
+    setExitCode: (code) => (exitCode = code),
+  });
   try {
     await program.parseAsync(argv, { from: 'user' });
-    return EXIT.ok;
+    return exitCode;
   } catch (err) {
     return reportError(io, err);
   }
@@ -55,9 +69,11 @@ function describeCause(error: DevloginError): string {
   return lines.join('\n');
 }
 
+/** Set by the bundler (scripts/bundle.mjs) from package.json. */
+declare const DEVLOGIN_VERSION: string;
+
 function readVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
+  return DEVLOGIN_VERSION;
 }
 
 main(process.argv.slice(2)).then(

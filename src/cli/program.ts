@@ -1,18 +1,25 @@
 import { Command, Option } from 'commander';
 import type { IO } from '../io.js';
-import { createContext, type GlobalOptions } from './context.js';
+import { createContext, type CommandContext, type GlobalOptions } from './context.js';
 
 export interface ProgramDeps {
   io: IO;
   signal: AbortSignal;
   version: string;
+  trapSignals: CommandContext['trapSignals'];
+  /** For commands whose exit code is not a DevloginError's (exec passes its child's). */
+  setExitCode(code: number): void;
 }
+
+type Flags = Record<string, unknown>;
 
 /**
  * The command definitions: flags, help and the lazily loaded module that
- * runs each command. Completions are generated from this same tree.
+ * runs each command (so `whoami` never loads the login, QR or browser code).
+ * Completions are generated from this same tree.
  */
-export function buildProgram({ io, signal, version }: ProgramDeps): Command {
+export function buildProgram(deps: ProgramDeps): Command {
+  const { io, signal, version, trapSignals } = deps;
   const program = new Command('devlogin')
     .description('Sign in with the OAuth 2.0 device flow and use the session from scripts and CI.')
     .version(version, '--version', 'print the version')
@@ -30,7 +37,9 @@ export function buildProgram({ io, signal, version }: ProgramDeps): Command {
       outputError: () => undefined,
     });
 
-  const context = (command: Command) => createContext(io, command.optsWithGlobals<GlobalOptions>(), signal);
+  const context = (command: Command) => createContext(io, command.optsWithGlobals<GlobalOptions>(), signal, trapSignals);
+  const json = new Option('--json', 'one JSON document per line on stdout');
+  const minTtl = new Option('--min-ttl <duration>', 'refresh first if the token expires within this (default 60s)');
 
   program.command('login')
     .description('sign in with the device flow and store the session')
@@ -41,19 +50,82 @@ export function buildProgram({ io, signal, version }: ProgramDeps): Command {
     .option('--max-session <duration>', 'maximum session lifetime, e.g. 30m, 8h (default 1h, at most 12h)')
     .option('--no-browser', 'do not open a browser')
     .option('--no-qr', 'do not print a QR code')
-    .option('--json', 'NDJSON events on stdout')
-    .action(async (flags: Record<string, unknown>, command: Command) => {
+    .addOption(json)
+    .action(async (flags: Flags, command: Command) => {
       const { parseLoginOptions, runLogin } = await import('./login.js');
       await runLogin(parseLoginOptions(flags), context(command));
     });
 
-  return program;
-}
+  program.command('whoami')
+    .description('say who is signed in (exit 0 signed in, 3 not signed in, 4 ended)')
+    .option('--online', 'ask the provider whether the session is still valid')
+    .addOption(json)
+    .action(async (flags: Flags, command: Command) => {
+      const { parseWhoamiOptions, runWhoami } = await import('./whoami.js');
+      await runWhoami(parseWhoamiOptions(flags), context(command));
+    });
 
-/** Names of commands and their long flags, for completions. */
-export function describeCommands(program: Command): { name: string; flags: string[] }[] {
-  return program.commands.map((command) => ({
-    name: command.name(),
-    flags: command.options.map((option: Option) => option.long ?? '').filter(Boolean),
-  }));
+  program.command('token')
+    .description('print a valid access token on stdout, refreshing it when needed')
+    .addOption(minTtl)
+    .addOption(json)
+    .action(async (flags: Flags, command: Command) => {
+      const { parseTokenOptions, runToken } = await import('./token.js');
+      await runToken(parseTokenOptions(flags), context(command));
+    });
+
+  program.command('exec')
+    .description('run a command with DEVLOGIN_ACCESS_TOKEN in its environment')
+    .usage('[--min-ttl DURATION] -- COMMAND [ARGS...]')
+    .addOption(minTtl)
+    .argument('[command...]', 'the command to run, after --')
+    .action(async (argv: string[], flags: Flags, command: Command) => {
+      const { parseExecOptions, runExec } = await import('./exec.js');
+      deps.setExitCode(await runExec(parseExecOptions(argv, flags), context(command)));
+    });
+
+  program.command('logout')
+    .description('end the session here (revoking it at the provider, best effort)')
+    .option('--all', 'every profile')
+    .option('--local', 'do not contact the provider')
+    .action(async (flags: Flags, command: Command) => {
+      const { parseLogoutOptions, runLogout } = await import('./logout.js');
+      await runLogout(parseLogoutOptions(flags), context(command));
+    });
+
+  program.command('revoke')
+    .description('revoke the session at the provider, then end it here (exit 7 if the provider could not be told)')
+    .option('--all', 'every profile')
+    .action(async (flags: Flags, command: Command) => {
+      const { parseRevokeOptions, runRevoke } = await import('./revoke.js');
+      await runRevoke(parseRevokeOptions(flags), context(command));
+    });
+
+  program.command('sessions')
+    .description('list profiles with their state and expiries (unlocks nothing)')
+    .addOption(json)
+    .action(async (flags: Flags, command: Command) => {
+      const { parseSessionsOptions, runSessions } = await import('./sessions.js');
+      await runSessions(parseSessionsOptions(flags), context(command));
+    });
+
+  program.command('audit')
+    .description('show the local audit log, newest last')
+    .option('--limit <n>', 'how many events (default 20)')
+    .addOption(json)
+    .action(async (flags: Flags, command: Command) => {
+      const { parseAuditOptions, runAudit } = await import('./audit.js');
+      await runAudit(parseAuditOptions(flags), context(command));
+    });
+
+  program.command('completion')
+    .description('print the shell completion script (bash, zsh or fish)')
+    .argument('[shell]', 'bash, zsh or fish')
+    .addOption(new Option('--profiles', 'print profile names').hideHelp())
+    .action(async (shell: string | undefined, flags: Flags, command: Command) => {
+      const { parseCompletionOptions, runCompletion } = await import('./completion.js');
+      await runCompletion(parseCompletionOptions(shell, flags), context(command), program);
+    });
+
+  return program;
 }

@@ -20,6 +20,8 @@ export interface AuditEvent {
   sessionId?: string;
   /** A short reason: an error code such as `access_denied`, never free text from a token. */
   reason?: string;
+  /** exec: the program's name only (its arguments may hold secrets). */
+  command?: string;
 }
 
 /** Appends an event as one JSON line (file mode 0600). */

@@ -6,7 +6,7 @@ const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600 };
  * Parses a duration as the CLI accepts it: a whole number of seconds, or a
  * number with a unit (`90s`, `15m`, `1h`, `8h`). Returns seconds.
  */
-export function parseDuration(text: string, what: string): number {
+export function parseDuration(text: string, what: string, options: { allowZero?: boolean } = {}): number {
   const match = /^\s*(\d{1,9})\s*([smh]?)\s*$/i.exec(text);
   if (!match) {
     throw usageError(
@@ -15,7 +15,7 @@ export function parseDuration(text: string, what: string): number {
     );
   }
   const seconds = Number(match[1]) * (UNIT_SECONDS[(match[2] || 's').toLowerCase()] ?? 1);
-  if (seconds <= 0) throw usageError(`Invalid ${what} "${printable(text)}": it must be more than zero.`);
+  if (seconds <= 0 && !(options.allowZero && seconds === 0)) throw usageError(`Invalid ${what} "${printable(text)}": it must be more than zero.`);
   return seconds;
 }
 

@@ -6,7 +6,7 @@ import { discoverProvider } from './oidc/discovery.js';
 import { pollForTokens, requestDeviceAuthorization, type DeviceAuthorization, type PollNotice, type TokenResponse } from './oidc/device-flow.js';
 import { verifiedIdentity } from './oidc/id-token.js';
 import type { Paths } from './paths.js';
-import { newSessionId, type SessionRecord } from './session.js';
+import { canonicalTokenType, newSessionId, type SessionRecord } from './session.js';
 import { withProfileLock } from './vault/lock.js';
 import type { Vault, VaultBackend } from './vault/vault.js';
 
@@ -85,13 +85,14 @@ export async function login(options: LoginOptions, deps: LoginDeps): Promise<Log
       ...(settings.audience ? { audience: settings.audience } : {}),
       subject: identity.subject,
       claims: identity.claims,
-      tokenType: tokens.response.token_type,
+      tokenType: canonicalTokenType(tokens.response.token_type),
       accessToken: tokens.response.access_token,
       accessTokenExpiresAt: typeof tokens.response.expires_in === 'number' ? nowSeconds + tokens.response.expires_in : null,
       ...(tokens.response.refresh_token ? { refreshToken: tokens.response.refresh_token } : {}),
       ...(tokens.response.id_token ? { idToken: tokens.response.id_token } : {}),
       createdAt: nowSeconds,
       sessionExpiresAt: nowSeconds + settings.maxSessionSeconds,
+      providerMetadata: { ...tokens.provider.serverMetadata() },
     };
     if (deps.signal.aborted) throw new DevloginError(EXIT.interrupted, 'Interrupted; nothing was stored.');
     await withProfileLock(paths, options.profile, () => vault.save(record, backend));

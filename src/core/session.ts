@@ -32,6 +32,11 @@ export interface SessionRecord {
   createdAt: number;
   /** The hard end of the session; refreshing never moves it. */
   sessionExpiresAt: number;
+  /**
+   * The provider's discovery document as seen at login: later commands reuse
+   * it instead of discovering again (it is sealed with the session).
+   */
+  providerMetadata: Record<string, unknown>;
   /** Private and public JWK of the DPoP key this session is bound to (RFC 9449). */
   dpop?: { privateJwk: JsonWebKey; publicJwk: JsonWebKey };
 }
@@ -45,13 +50,14 @@ export interface SessionMeta {
   subject: string;
   createdAt: number;
   sessionExpiresAt: number;
+  accessTokenExpiresAt: number | null;
 }
 
 export const newSessionId = (): string => randomUUID();
 
 export function metaOf(record: SessionRecord): SessionMeta {
-  const { profile, sessionId, issuer, clientId, subject, createdAt, sessionExpiresAt } = record;
-  return { profile, sessionId, issuer, clientId, subject, createdAt, sessionExpiresAt };
+  const { profile, sessionId, issuer, clientId, subject, createdAt, sessionExpiresAt, accessTokenExpiresAt } = record;
+  return { profile, sessionId, issuer, clientId, subject, createdAt, sessionExpiresAt, accessTokenExpiresAt };
 }
 
 export function isSessionExpired(meta: Pick<SessionMeta, 'sessionExpiresAt'>, nowSeconds: number): boolean {
@@ -59,3 +65,12 @@ export function isSessionExpired(meta: Pick<SessionMeta, 'sessionExpiresAt'>, no
 }
 
 export const toIso = (epochSeconds: number): string => new Date(epochSeconds * 1000).toISOString();
+
+/**
+ * Token types compare case-insensitively (RFC 6749 §7.1); openid-client hands
+ * them over lower-cased. Scripts build headers from this, so use the usual spelling.
+ */
+export function canonicalTokenType(type: string): string {
+  const lower = type.toLowerCase();
+  return lower === 'bearer' ? 'Bearer' : lower === 'dpop' ? 'DPoP' : type;
+}

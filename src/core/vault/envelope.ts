@@ -21,7 +21,7 @@ export interface Envelope {
 export function envelopeAad(envelope: Pick<Envelope, 'format' | 'version' | 'backend' | 'meta'>): string {
   const { meta } = envelope;
   return JSON.stringify([envelope.format, envelope.version, envelope.backend, meta.profile, meta.sessionId,
-    meta.issuer, meta.clientId, meta.subject, meta.createdAt, meta.sessionExpiresAt]);
+    meta.issuer, meta.clientId, meta.subject, meta.createdAt, meta.sessionExpiresAt, meta.accessTokenExpiresAt]);
 }
 
 export const wrapAad = (meta: SessionMeta): string => JSON.stringify(['devlogin-key', meta.profile, meta.sessionId]);
@@ -47,7 +47,8 @@ export function parseEnvelope(text: string): Envelope | null {
 function isMeta(value: unknown): value is SessionMeta {
   return isRecord(value)
     && ['profile', 'sessionId', 'issuer', 'clientId', 'subject'].every((key) => typeof value[key] === 'string')
-    && ['createdAt', 'sessionExpiresAt'].every((key) => Number.isFinite(value[key]));
+    && ['createdAt', 'sessionExpiresAt'].every((key) => Number.isFinite(value[key]))
+    && (value.accessTokenExpiresAt === null || Number.isFinite(value.accessTokenExpiresAt));
 }
 
 function isSealed(value: unknown): value is Sealed {

@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import { vaultError } from '../../errors.js';
 
 /** Where the keychain backend keeps per-session keys: one item per profile. */
@@ -15,8 +16,15 @@ export const DEFAULT_KEYCHAIN_SERVICE = 'devlogin';
 export const KEYCHAIN_TIMEOUT_MS = 3000;
 const PROBE_ACCOUNT = '.devlogin-probe';
 
-type AsyncEntryClass = typeof import('@napi-rs/keyring').AsyncEntry;
-type AsyncEntryInstance = InstanceType<AsyncEntryClass>;
+type Keyring = typeof import('@napi-rs/keyring');
+
+/**
+ * require(), not import(): the binding is CommonJS, and importing it from
+ * ESM makes Node scan its source for export names on every run, which costs
+ * whoami and token a few milliseconds each.
+ */
+let keyring: Keyring | undefined;
+const loadKeyring = (): Keyring => (keyring ??= createRequire(import.meta.url)('@napi-rs/keyring') as Keyring);
 
 /**
  * The OS credential store through @napi-rs/keyring. On Linux it is pinned to
@@ -24,12 +32,8 @@ type AsyncEntryInstance = InstanceType<AsyncEntryClass>;
  * keyring, which does not survive a reboot and is not what the user chose.
  */
 export function createOsKeyStore(service: string, timeoutMs = KEYCHAIN_TIMEOUT_MS): KeyStore {
-  let entryClass: Promise<AsyncEntryClass> | undefined;
-  const entry = async (account: string): Promise<AsyncEntryInstance> => {
-    entryClass ??= import('@napi-rs/keyring').then((module) => module.AsyncEntry);
-    const AsyncEntry = await entryClass;
-    return new AsyncEntry(service, account, { linux: { store: 'secret-service' } });
-  };
+  const options = { linux: { store: 'secret-service' as const } };
+  const entry = async (account: string) => new (loadKeyring().AsyncEntry)(service, account, options);
   const call = <T>(what: string, run: (signal: AbortSignal) => Promise<T>): Promise<T> =>
     withTimeout(what, timeoutMs, run);
 
@@ -42,8 +46,10 @@ export function createOsKeyStore(service: string, timeoutMs = KEYCHAIN_TIMEOUT_M
       await call('delete', (signal) => item.deleteCredential(signal));
     },
     async getKey(account) {
-      const item = await entry(account);
-      const value = await call('read', (signal) => item.getPassword(signal));
+      // The read is on every whoami/token: the synchronous call skips a trip
+      // through the thread pool. (Creating an entry blocks on the D-Bus
+      // connection either way.)
+      const value = await call('read', async () => new (loadKeyring().Entry)(service, account, options).getPassword());
       if (value === null || value === undefined) return null;
       const key = Buffer.from(value, 'base64');
       return key.length === 32 ? key : null;

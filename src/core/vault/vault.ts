@@ -20,6 +20,10 @@ export interface VaultOptions {
 export interface LoadedSession {
   record: SessionRecord;
   backend: VaultBackend;
+  /** The session's data key, kept so an update re-seals under the same key. */
+  key: Buffer;
+  /** Passphrase backend: the wrapped key, reused by an update (no new scrypt run). */
+  wrappedKey?: Envelope['wrappedKey'];
 }
 
 export interface StoredMeta {
@@ -31,12 +35,24 @@ export interface StoredMeta {
 export interface Vault {
   /** The backend a new session goes to: DEVLOGIN_VAULT, else keychain if it answers, else passphrase if set. */
   chooseBackend(): Promise<VaultBackend>;
+  /** Stores a new session under a new key. */
   save(record: SessionRecord, backend: VaultBackend): Promise<void>;
+  /**
+   * Re-seals a changed session (a refresh) under its existing key. The key
+   * stays put, so a reader that read the file just before the rename still
+   * finds the key that opens it.
+   */
+  update(loaded: LoadedSession, record: SessionRecord): Promise<void>;
   /** The decrypted session, or null when the profile has none. */
   load(profile: string): Promise<LoadedSession | null>;
   /** The clear metadata, without touching a key. */
   readMeta(profile: string): Promise<StoredMeta | null>;
-  /** Deletes the key first (crypto-shredding), then the file. True when something was there. */
+  /**
+   * Deletes the key first (crypto-shredding), then the file. True when
+   * something was there. When the keychain refuses to delete the key, the
+   * file is deleted all the same (the key alone opens nothing) and the
+   * keychain's error is thrown after.
+   */
   remove(profile: string): Promise<boolean>;
   /** Profiles that have a session file. */
   profiles(): Promise<string[]>;
@@ -98,6 +114,34 @@ export function createVault({ paths, env, keyStore }: VaultOptions): Vault {
     }
   }
 
+  /** Seals the record, stores the key where the backend keeps it, then renames the file into place. */
+  async function writeEnvelope(
+    record: SessionRecord,
+    backend: VaultBackend,
+    key: Buffer,
+    how: { storeKey?: () => Promise<void>; wrappedKey?: Envelope['wrappedKey'] },
+  ): Promise<void> {
+    const meta = metaOf(record);
+    const header = { format: 'devlogin-session', version: 1, backend, meta } as const;
+    const envelope: Envelope = { ...header, session: seal(key, Buffer.from(JSON.stringify(record), 'utf8'), envelopeAad(header)) };
+    if (backend === 'passphrase') {
+      if (how.wrappedKey) {
+        envelope.wrappedKey = how.wrappedKey; // bound to profile and session id, which an update keeps
+      } else {
+        const kdf = newScryptParams();
+        const kek = await deriveKey(passphrase(), kdf);
+        envelope.wrappedKey = { ...seal(kek, key, wrapAad(meta)), kdf };
+      }
+    } else {
+      await how.storeKey?.();
+    }
+    try {
+      await writeFileAtomic(fileOf(record.profile), `${JSON.stringify(envelope)}\n`);
+    } catch (err) {
+      throw vaultError(`Cannot write the session file: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
   return {
     async chooseBackend() {
       const wanted = env.DEVLOGIN_VAULT?.trim();
@@ -126,21 +170,14 @@ export function createVault({ paths, env, keyStore }: VaultOptions): Vault {
 
     async save(record, backend) {
       const key = generateKey();
-      const meta = metaOf(record);
-      const header = { format: 'devlogin-session', version: 1, backend, meta } as const;
-      const envelope: Envelope = { ...header, session: seal(key, Buffer.from(JSON.stringify(record), 'utf8'), envelopeAad(header)) };
-      if (backend === 'passphrase') {
-        const kdf = newScryptParams();
-        const kek = await deriveKey(passphrase(), kdf);
-        envelope.wrappedKey = { ...seal(kek, key, wrapAad(meta)), kdf };
-      } else {
-        await keychain.setKey(record.profile, key);
+      await writeEnvelope(record, backend, key, { storeKey: () => keychain.setKey(record.profile, key) });
+    },
+
+    async update(loaded, record) {
+      if (record.profile !== loaded.record.profile || record.sessionId !== loaded.record.sessionId) {
+        throw new Error('update must keep the profile and the session id');
       }
-      try {
-        await writeFileAtomic(fileOf(record.profile), `${JSON.stringify(envelope)}\n`);
-      } catch (err) {
-        throw vaultError(`Cannot write the session file: ${(err as Error).message}`, { cause: err });
-      }
+      await writeEnvelope(record, loaded.backend, loaded.key, { wrappedKey: loaded.wrappedKey });
     },
 
     async load(profile) {
@@ -156,7 +193,7 @@ export function createVault({ paths, env, keyStore }: VaultOptions): Vault {
       if (!isSessionRecord(record) || record.sessionId !== envelope.meta.sessionId) {
         throw vaultError(`The stored session for profile "${profile}" is corrupt.`, { hint: corruptHint(profile), code: 'vault_corrupt' });
       }
-      return { record, backend: envelope.backend };
+      return { record, backend: envelope.backend, key, ...(envelope.wrappedKey ? { wrappedKey: envelope.wrappedKey } : {}) };
     },
 
     async readMeta(profile) {
@@ -175,8 +212,10 @@ export function createVault({ paths, env, keyStore }: VaultOptions): Vault {
         return true;
       }
       if (!envelope) return false;
-      if (envelope.backend === 'keychain') await keychain.deleteKey(profile);
+      let keyError: unknown;
+      if (envelope.backend === 'keychain') await keychain.deleteKey(profile).catch((err: unknown) => { keyError = err; });
       await rm(fileOf(profile), { force: true });
+      if (keyError) throw keyError;
       return true;
     },
 

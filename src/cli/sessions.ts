@@ -1,0 +1,68 @@
+import { readConfig } from '../core/config.js';
+import { formatDuration } from '../core/duration.js';
+import { isSessionExpired, toIso } from '../core/session.js';
+import { createVault, type StoredMeta } from '../core/vault/vault.js';
+import { writeJsonLine, type CommandContext } from './context.js';
+
+export interface SessionsOptions {
+  json: boolean;
+}
+
+export function parseSessionsOptions(flags: Record<string, unknown>): SessionsOptions {
+  return { json: flags.json === true };
+}
+
+type State = 'active' | 'expired' | 'not signed in' | 'unreadable';
+
+/**
+ * Every profile (from config.json and the vault) with its state and
+ * expiries, read from the clear part of the session files: no key is
+ * unlocked, no keychain prompt, no network.
+ */
+export async function runSessions(options: SessionsOptions, ctx: CommandContext): Promise<void> {
+  const vault = createVault({ paths: ctx.paths, env: ctx.io.env });
+  const config = await readConfig(ctx.paths);
+  const names = [...new Set([...Object.keys(config.profiles), ...(await vault.profiles())])].sort();
+  const now = Date.now() / 1000;
+  const rows = await Promise.all(names.map(async (profile) => {
+    let stored: StoredMeta | null = null;
+    let state: State;
+    try {
+      stored = await vault.readMeta(profile);
+      state = !stored ? 'not signed in' : isSessionExpired(stored.meta, now) ? 'expired' : 'active';
+    } catch {
+      state = 'unreadable';
+    }
+    return { profile, state, stored, issuer: stored?.meta.issuer ?? config.profiles[profile]?.issuer ?? null };
+  }));
+
+  if (options.json) {
+    for (const { profile, state, stored, issuer } of rows) {
+      const meta = stored?.meta;
+      writeJsonLine(ctx.io, {
+        profile,
+        state: state === 'not signed in' ? 'not_signed_in' : state,
+        issuer,
+        client_id: meta?.clientId ?? config.profiles[profile]?.clientId ?? null,
+        subject: meta?.subject ?? null,
+        access_token_expires_at: meta?.accessTokenExpiresAt ? toIso(meta.accessTokenExpiresAt) : null,
+        session_expires_at: meta ? toIso(meta.sessionExpiresAt) : null,
+        vault: stored?.backend ?? null,
+      });
+    }
+    return;
+  }
+  if (rows.length === 0) {
+    ctx.io.stderr.write('No profiles yet. Run "devlogin login --issuer URL --client-id ID" to sign in.\n');
+    return;
+  }
+  const table = [['PROFILE', 'STATE', 'SUBJECT', 'ISSUER', 'SESSION ENDS'], ...rows.map(({ profile, state, stored, issuer }) => [
+    profile,
+    state,
+    stored?.meta.subject ?? '-',
+    issuer ?? '-',
+    stored ? `${toIso(stored.meta.sessionExpiresAt)} (${state === 'expired' ? 'ended' : `in ${formatDuration(stored.meta.sessionExpiresAt - now)}`})` : '-',
+  ])];
+  const widths = table[0]!.map((_, column) => Math.max(...table.map((row) => row[column]!.length)));
+  ctx.io.stdout.write(table.map((row) => row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd()).join('\n') + '\n');
+}

@@ -1,0 +1,76 @@
+import * as client from 'openid-client';
+import { providerError } from '../../errors.js';
+import { canonicalTokenType, type SessionRecord } from '../session.js';
+import { translateOidcError } from './errors.js';
+
+export { providerConfig } from './provider-config.js';
+
+/**
+ * Refreshes the access token (RFC 6749 §6). The session's hard end
+ * (sessionExpiresAt) never moves; a response without a new refresh token
+ * keeps the old one (§6: the server MAY issue a new one).
+ */
+export async function refreshTokens(config: client.Configuration, record: SessionRecord, nowSeconds: number): Promise<SessionRecord> {
+  let response: Awaited<ReturnType<typeof client.refreshTokenGrant>>;
+  try {
+    response = await client.refreshTokenGrant(config, record.refreshToken!);
+  } catch (err) {
+    throw translateOidcError(err, 'refresh', record.issuer);
+  }
+  if (!response.access_token) throw providerError('The provider returned no access token on refresh.', { code: 'malformed_response' });
+  const claims = response.claims();
+  // OpenID Connect Core §12.2: a refreshed ID token must be about the same user.
+  if (claims && claims.sub !== record.subject) {
+    throw providerError('The provider returned an ID token for another user on refresh; refused.', { code: 'invalid_id_token' });
+  }
+  return {
+    ...record,
+    tokenType: canonicalTokenType(response.token_type),
+    accessToken: response.access_token,
+    accessTokenExpiresAt: typeof response.expires_in === 'number' ? nowSeconds + response.expires_in : null,
+    ...(response.refresh_token ? { refreshToken: response.refresh_token } : {}),
+    ...(response.id_token ? { idToken: response.id_token } : {}),
+    ...(typeof response.scope === 'string' && response.scope.trim() ? { scope: response.scope.trim() } : {}),
+  };
+}
+
+export type RevocationOutcome = 'revoked' | 'no_endpoint';
+
+/**
+ * RFC 7009 revocation of the refresh token (which, per §2.1, should also end
+ * the access tokens of the same grant) and then of the access token.
+ */
+export async function revokeTokens(config: client.Configuration, record: SessionRecord): Promise<RevocationOutcome> {
+  if (!config.serverMetadata().revocation_endpoint) return 'no_endpoint';
+  const revoke = async (token: string, hint: 'refresh_token' | 'access_token') => {
+    try {
+      await client.tokenRevocation(config, token, { token_type_hint: hint });
+    } catch (err) {
+      throw translateOidcError(err, 'revocation', record.issuer);
+    }
+  };
+  if (record.refreshToken) await revoke(record.refreshToken, 'refresh_token');
+  await revoke(record.accessToken, 'access_token');
+  return 'revoked';
+}
+
+/** RFC 7662 introspection: true/false for active, undefined when the provider offers none. */
+export async function introspectActive(config: client.Configuration, token: string, issuer: string): Promise<boolean | undefined> {
+  if (!config.serverMetadata().introspection_endpoint) return undefined;
+  try {
+    const result = await client.tokenIntrospection(config, token);
+    return result.active === true;
+  } catch (err) {
+    throw translateOidcError(err, 'introspection', issuer);
+  }
+}
+
+/** OpenID Connect userinfo, checked to be about the session's subject. */
+export async function fetchUserinfo(config: client.Configuration, record: SessionRecord): Promise<Record<string, unknown> | undefined> {
+  if (!config.serverMetadata().userinfo_endpoint) return undefined;
+  try {
+    return await client.fetchUserInfo(config, record.accessToken, record.subject);
+  } catch (err) {
+    throw translateOidcError(err, 'userinfo', record.issuer);
+  }
+}
