@@ -14,8 +14,8 @@ export interface LocalProviderOptions {
   /** 0 picks a free port. */
   port?: number;
   clientId?: string;
-  /** Token lifetimes in seconds. */
-  accessTokenTtl?: number;
+  /** Token lifetimes in seconds; the access token's may depend on the grant type. */
+  accessTokenTtl?: number | ((grantType: string) => number);
   deviceCodeTtl?: number;
   refreshTokenTtl?: number;
   idTokenTtl?: number;
@@ -100,7 +100,10 @@ export async function startLocalProvider(options: LocalProviderOptions = {}): Pr
     }),
     rotateRefreshToken: options.rotateRefreshToken ?? true,
     ttl: {
-      AccessToken: options.accessTokenTtl ?? 600,
+      AccessToken: (ctx) => {
+        const ttl = options.accessTokenTtl ?? 600;
+        return typeof ttl === 'number' ? ttl : ttl(String(ctx?.oidc?.params?.grant_type ?? ''));
+      },
       DeviceCode: options.deviceCodeTtl ?? 600,
       IdToken: options.idTokenTtl ?? 600,
       RefreshToken: options.refreshTokenTtl ?? 86_400,

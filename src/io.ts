@@ -1,3 +1,5 @@
+import { isatty } from 'node:tty';
+
 /**
  * Everything devlogin says goes through an IO: results on stdout, words for
  * people on stderr. The entry point builds one from the process; tests build
@@ -54,7 +56,8 @@ export function createProcessIO(options: { noColor: boolean; verbose: boolean })
     stderr: process.stderr,
     stdoutIsTTY: process.stdout.isTTY === true,
     stderrIsTTY,
-    stdinIsTTY: process.stdin.isTTY === true,
+    // isatty(0), not process.stdin.isTTY: touching process.stdin builds a stream, a cost on every run.
+    stdinIsTTY: isatty(0),
     color: chooseColor({ isTTY: stderrIsTTY, env, noColorFlag: options.noColor }),
     ci: isTruthyEnv(env.CI),
     ssh: Boolean(env.SSH_CONNECTION || env.SSH_TTY || env.SSH_CLIENT),

@@ -157,9 +157,9 @@ function fish(spec: ProgramSpec): string {
     `${header('fish')}# Load it with: devlogin completion fish | source`,
     'complete -c devlogin -f',
     ...spec.commands.map((c) => `complete -c devlogin -n "not __fish_seen_subcommand_from ${names}" -a ${c.name} -d ${quote(c.description)}`),
-    ...spec.globals.map((f) => `complete -c devlogin -l ${f.name.slice(2)}${f.takesValue ? ' -r' : ''}${f.name === '--profile' ? ' -a "(devlogin completion --profiles 2>/dev/null)"' : ''} -d ${quote(f.description)}`),
+    ...spec.globals.map((f) => `complete -c devlogin -l ${f.name.slice(2)}${f.takesValue ? ' -x' : ''}${f.name === '--profile' ? ' -a "(devlogin completion --profiles 2>/dev/null)"' : ''} -d ${quote(f.description)}`),
     ...spec.commands.flatMap((c) => [
-      ...c.flags.map((f) => `complete -c devlogin -n "__fish_seen_subcommand_from ${c.name}" -l ${f.name.slice(2)}${f.takesValue ? ' -r' : ''} -d ${quote(f.description)}`),
+      ...c.flags.map((f) => `complete -c devlogin -n "__fish_seen_subcommand_from ${c.name}" -l ${f.name.slice(2)}${f.takesValue ? ' -x' : ''} -d ${quote(f.description)}`),
       ...(c.words.length ? [`complete -c devlogin -n "__fish_seen_subcommand_from ${c.name}" -a ${quote(c.words.join(' '))}`] : []),
     ]),
   ];

@@ -25,14 +25,14 @@ const loadOidc = () => import('./oidc/tokens.js');
 export const BEST_EFFORT_TIMEOUT_SECONDS = 3;
 
 const seconds = (deps: SessionDeps): number => Math.floor(deps.now() / 1000);
-const loginHint = (profile: string): string => `Run "devlogin login${profile === 'default' ? '' : ` --profile ${profile}`}".`;
+const loginCommand = (profile: string): string => `"devlogin login${profile === 'default' ? '' : ` --profile ${profile}`}"`;
 
 export function notSignedIn(profile: string): DevloginError {
-  return new DevloginError(EXIT.notSignedIn, `Not signed in (profile "${profile}").`, { hint: loginHint(profile), code: 'not_signed_in' });
+  return new DevloginError(EXIT.notSignedIn, `Not signed in (profile "${profile}").`, { hint: `Run ${loginCommand(profile)}.`, code: 'not_signed_in' });
 }
 
 function sessionEnded(profile: string, message: string, code: string): DevloginError {
-  return new DevloginError(EXIT.sessionEnded, message, { hint: `${loginHint(profile)} to sign in again.`, code });
+  return new DevloginError(EXIT.sessionEnded, message, { hint: `Run ${loginCommand(profile)} to sign in again.`, code });
 }
 
 /**
