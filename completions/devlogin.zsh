@@ -9,6 +9,7 @@ _devlogin() {
     'whoami:say who is signed in (exit 0 signed in, 3 not signed in, 4 ended)'
     'token:print a valid access token on stdout, refreshing it when needed'
     'exec:run a command with DEVLOGIN_ACCESS_TOKEN in its environment'
+    'api:make an authenticated request (with a DPoP proof when bound); body on stdout'
     'logout:end the session here (revoking it at the provider, best effort)'
     'revoke:revoke the session at the provider, then end it here (exit 7 if the provider could not be told)'
     'sessions:list profiles with their state and expiries (unlocks nothing)'
@@ -17,7 +18,7 @@ _devlogin() {
   )
   case "${words[CURRENT-1]}" in
     --profile) compadd -- ${(f)"$(devlogin completion --profiles 2>/dev/null)"}; return ;;
-    --issuer|--client-id|--scope|--audience|--max-session|--min-ttl|--limit) return ;;
+    --issuer|--client-id|--scope|--audience|--max-session|--min-ttl|--method|--header|--data|--limit) return ;;
   esac
   for ((i = 2; i < CURRENT; i++)); do
     if [[ "${words[i]}" == -- && "$command" == exec ]]; then _command_names; return; fi
@@ -42,6 +43,8 @@ _devlogin() {
     '--max-session:maximum session lifetime, e.g. 30m, 8h (default 1h, at most 12h)'
     '--no-browser:do not open a browser'
     '--no-qr:do not print a QR code'
+    '--dpop:require DPoP-bound tokens (RFC 9449); fail if the provider cannot'
+    '--no-dpop:never bind the tokens to a DPoP key'
     '--json:one JSON document per line on stdout'
     '--version:print the version'
     '--profile:profile to use (default: $DEVLOGIN_PROFILE or "default")'
@@ -74,6 +77,19 @@ _devlogin() {
       positional=() ;;
     exec)
       flags=(
+    '--min-ttl:refresh first if the token expires within this (default 60s)'
+    '--version:print the version'
+    '--profile:profile to use (default: $DEVLOGIN_PROFILE or "default")'
+    '--verbose:log each HTTP exchange (secrets redacted) and full errors'
+    '--no-color:no colour on stderr'
+    '--help:show help'
+      )
+      positional=() ;;
+    api)
+      flags=(
+    '--method:HTTP method (default GET, or POST with -d)'
+    '--header:a request header "Name: value" (repeatable)'
+    '--data:request body, @file to read a file, @- for stdin'
     '--min-ttl:refresh first if the token expires within this (default 60s)'
     '--version:print the version'
     '--profile:profile to use (default: $DEVLOGIN_PROFILE or "default")'

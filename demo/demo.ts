@@ -89,7 +89,8 @@ async function main(): Promise<number> {
   say('The provider keeps running so that you can use the session. In another terminal:');
   say(`  cd ${root} && source .demo/env`);
   say('  ./bin/devlogin whoami      # who is signed in');
-  say('  ./bin/devlogin token       # print the access token');
+  say(`  ./bin/devlogin api ${provider.issuer}/me   # call an API with the DPoP-bound token`);
+  say('  ./bin/devlogin sessions    # every profile and its state');
   say('  ./bin/devlogin revoke      # end the session at the provider');
   say('Press Ctrl-C here to stop the provider.');
   await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));

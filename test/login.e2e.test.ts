@@ -69,6 +69,7 @@ describe('devlogin login', () => {
       access_token_expires_at: expect.any(String),
       session_expires_at: expect.any(String),
       vault: 'passphrase',
+      dpop_bound: true, // the local provider offers DPoP, so login binds the tokens by default
     });
     expect(seconds(signedIn!.session_expires_at) - started).toBeGreaterThanOrEqual(3599);
     expect(seconds(signedIn!.session_expires_at) - started).toBeLessThan(3620);

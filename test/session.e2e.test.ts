@@ -28,7 +28,8 @@ async function signedIn(args: string[] = [], user = 'alice', extra: NodeJS.Proce
   const h = await makeHome(extra);
   homes.push(h);
   const before = provider.issued.length;
-  const run = await signIn(provider, h, { args, user });
+  // Bearer sessions: token and exec refuse DPoP-bound ones (dpop.e2e covers those).
+  const run = await signIn(provider, h, { args: ['--no-dpop', ...args], user });
   expect(run.code, run.stderr).toBe(0);
   const issued = provider.issued.slice(before).at(-1)!;
   return { h, accessToken: issued.access_token!, refreshToken: issued.refresh_token! };
@@ -46,14 +47,14 @@ describe('whoami', () => {
     const requests = [...provider.requests.values()].reduce((a, b) => a + b, 0);
     const human = await runCli(['whoami'], h.env);
     expect(human.code).toBe(0);
-    expect(human.stdout).toMatch(new RegExp(`^Signed in to ${provider.issuer} as Alice <alice@example.test>\n  profile  default\n  subject  alice\n  client   ${provider.clientId}\n  scope    openid profile email offline_access\n  token    expires .*\n  session  ends .*\n  vault    passphrase\n$`));
+    expect(human.stdout).toMatch(new RegExp(`^Signed in to ${provider.issuer} as Alice <alice@example.test>\n  profile  default\n  subject  alice\n  client   ${provider.clientId}\n  scope    openid profile email offline_access\n  token    expires .*\n  session  ends .*\n  vault    passphrase\n  binding  Bearer\n$`));
     const machine = await runCli(['whoami', '--json'], h.env);
     expect(machine.code).toBe(0);
     expect(json(machine.stdout)).toEqual({
       profile: 'default', signed_in: true, issuer: provider.issuer, client_id: provider.clientId, subject: 'alice',
       name: 'Alice', email: 'alice@example.test', preferred_username: 'alice', scope: 'openid profile email offline_access',
       access_token_expires_at: expect.any(String), access_token_valid: true, session_expires_at: expect.any(String),
-      session_id: expect.stringMatching(/^[0-9a-f-]{36}$/), vault: 'passphrase', online: null,
+      session_id: expect.stringMatching(/^[0-9a-f-]{36}$/), vault: 'passphrase', dpop_bound: false, online: null,
     });
     expect([...provider.requests.values()].reduce((a, b) => a + b, 0)).toBe(requests); // offline: no request at all
   });
@@ -191,7 +192,7 @@ describe('ending sessions', () => {
 
   it('logout --all ends every profile', async () => {
     const { h } = await signedIn();
-    const second = await signIn(provider, h, { args: ['--profile', 'work'], user: 'bob' });
+    const second = await signIn(provider, h, { args: ['--profile', 'work', '--no-dpop'], user: 'bob' });
     expect(second.code).toBe(0);
     expect(await sessionFiles(h)).toHaveLength(2);
     const result = await runCli(['logout', '--all'], h.env);

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import { basename } from 'node:path';
-import { audit, ensureFresh, withSession } from '../core/active-session.js';
+import { assertBearer, audit, ensureFresh, withSession } from '../core/active-session.js';
 import { usageError } from '../errors.js';
 import { parseMinTtl, sessionDeps, type CommandContext } from './context.js';
 
@@ -26,6 +26,7 @@ export function parseExecOptions(argv: string[], flags: Record<string, unknown>)
 export async function runExec(options: ExecOptions, ctx: CommandContext): Promise<number> {
   const deps = sessionDeps(ctx);
   const { record } = await withSession(ctx.profile, deps, async (loaded) => {
+    assertBearer(loaded.record);
     const fresh = await ensureFresh(loaded, options.minTtlSeconds, deps);
     await audit(deps, 'exec', fresh.record, { command: basename(options.command) });
     return fresh;

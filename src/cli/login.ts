@@ -25,6 +25,7 @@ export function parseLoginOptions(flags: Record<string, unknown>): LoginCommandO
     scope: text('scope'),
     audience: text('audience'),
     maxSession: text('maxSession'),
+    dpop: flags.dpop === true ? 'require' : flags.dpop === false ? 'off' : 'auto',
     browser: flags.browser !== false,
     qr: flags.qr !== false,
     json: flags.json === true,
@@ -121,6 +122,7 @@ function createLoginView(io: IO, options: LoginCommandOptions): LoginView {
       const ends = record.sessionExpiresAt - record.createdAt;
       say(`${c.green('✓')} Signed in as ${c.bold(who)}${email}`);
       say(`  Session ends ${toIso(record.sessionExpiresAt)} (in ${formatDuration(ends)}); stored in the ${backend === 'keychain' ? 'OS keychain' : 'passphrase vault'}.`);
+      if (record.dpop) say(`  Tokens are bound to a key in the vault (DPoP, ${record.dpop.alg}): call APIs with "devlogin api URL".`);
       if (options.json) {
         writeJsonLine(io, {
           event: 'signed_in',
@@ -133,6 +135,7 @@ function createLoginView(io: IO, options: LoginCommandOptions): LoginView {
           access_token_expires_at: record.accessTokenExpiresAt === null ? null : toIso(record.accessTokenExpiresAt),
           session_expires_at: toIso(record.sessionExpiresAt),
           vault: backend,
+          dpop_bound: record.dpop !== undefined,
         });
       }
     },

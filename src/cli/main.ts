@@ -37,6 +37,11 @@ async function main(argv: string[]): Promise<number> {
     version: readVersion(),
     trapSignals,
     setExitCode: (code) => (exitCode = code),
+    readStdin: async () => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+      return Buffer.concat(chunks);
+    },
   });
   try {
     await program.parseAsync(argv, { from: 'user' });

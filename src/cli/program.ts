@@ -9,6 +9,8 @@ export interface ProgramDeps {
   trapSignals: CommandContext['trapSignals'];
   /** For commands whose exit code is not a DevloginError's (exec passes its child's). */
   setExitCode(code: number): void;
+  /** All of standard input (api -d @-). */
+  readStdin(): Promise<Buffer>;
 }
 
 type Flags = Record<string, unknown>;
@@ -50,6 +52,8 @@ export function buildProgram(deps: ProgramDeps): Command {
     .option('--max-session <duration>', 'maximum session lifetime, e.g. 30m, 8h (default 1h, at most 12h)')
     .option('--no-browser', 'do not open a browser')
     .option('--no-qr', 'do not print a QR code')
+    .option('--dpop', 'require DPoP-bound tokens (RFC 9449); fail if the provider cannot')
+    .option('--no-dpop', 'never bind the tokens to a DPoP key')
     .addOption(json)
     .action(async (flags: Flags, command: Command) => {
       const { parseLoginOptions, runLogin } = await import('./login.js');
@@ -82,6 +86,19 @@ export function buildProgram(deps: ProgramDeps): Command {
     .action(async (argv: string[], flags: Flags, command: Command) => {
       const { parseExecOptions, runExec } = await import('./exec.js');
       deps.setExitCode(await runExec(parseExecOptions(argv, flags), context(command)));
+    });
+
+  program.command('api')
+    .description('make an authenticated request (with a DPoP proof when bound); body on stdout')
+    .usage('[-X METHOD] [-H "K: V"]... [-d DATA|@file|@-] URL')
+    .argument('[url]', 'the URL to call (HTTPS, or http on loopback)')
+    .option('-X, --method <method>', 'HTTP method (default GET, or POST with -d)')
+    .option('-H, --header <header>', 'a request header "Name: value" (repeatable)', (value: string, previous: string[] = []) => [...previous, value])
+    .option('-d, --data <data>', 'request body, @file to read a file, @- for stdin')
+    .addOption(minTtl)
+    .action(async (url: string | undefined, flags: Flags, command: Command) => {
+      const { parseApiOptions, runApi } = await import('./api.js');
+      await runApi(parseApiOptions(url, flags), context(command), deps.readStdin);
     });
 
   program.command('logout')

@@ -1,4 +1,4 @@
-import { audit, ensureFresh, withSession } from '../core/active-session.js';
+import { assertBearer, audit, ensureFresh, withSession } from '../core/active-session.js';
 import { toIso } from '../core/session.js';
 import { parseMinTtl, sessionDeps, writeJsonLine, type CommandContext } from './context.js';
 
@@ -15,6 +15,7 @@ export function parseTokenOptions(flags: Record<string, unknown>): TokenOptions 
 export async function runToken(options: TokenOptions, ctx: CommandContext): Promise<void> {
   const deps = sessionDeps(ctx);
   const { record } = await withSession(ctx.profile, deps, async (loaded) => {
+    assertBearer(loaded.record);
     const fresh = await ensureFresh(loaded, options.minTtlSeconds, deps);
     await audit(deps, 'token_read', fresh.record);
     return fresh;

@@ -50,6 +50,7 @@ export async function runWhoami(options: WhoamiOptions, ctx: CommandContext): Pr
     `  token    ${tokenState(record, now)}`,
     `  session  ends ${toIso(record.sessionExpiresAt)} (in ${formatDuration(record.sessionExpiresAt - now)})`,
     `  vault    ${backend === 'keychain' ? 'OS keychain' : 'passphrase'}`,
+    `  binding  ${record.dpop ? `DPoP (${record.dpop.alg}): use "devlogin api"` : 'Bearer'}`,
   ];
   if (online) lines.push(`  online   valid, confirmed by the provider (${online.checkedWith.join(', ') || 'token accepted'})`);
   ctx.io.stdout.write(`${lines.join('\n')}\n`);
@@ -80,6 +81,7 @@ function whoamiJson(record: SessionRecord, backend: VaultBackend, now: number, o
     session_expires_at: toIso(record.sessionExpiresAt),
     session_id: record.sessionId,
     vault: backend,
+    dpop_bound: record.dpop !== undefined,
     online: online ? { active: true, checked_with: online.checkedWith } : null,
   };
 }

@@ -89,7 +89,8 @@ export async function ensureFresh(loaded: LoadedSession, minTtlSeconds: number, 
   const config = oidc.providerConfig(record, { fetch: deps.fetch, timeoutSeconds: deps.httpTimeoutSeconds });
   let refreshed: SessionRecord;
   try {
-    refreshed = await oidc.refreshTokens(config, record, seconds(deps));
+    const dpop = record.dpop ? await oidc.dpopHandle(config, record.dpop) : undefined;
+    refreshed = await oidc.refreshTokens(config, record, seconds(deps), dpop);
   } catch (err) {
     if (!(err instanceof DevloginError) || err.code !== 'invalid_grant') throw err;
     // A second look before declaring the session dead: a process that did not
@@ -205,11 +206,23 @@ export async function checkOnline(loaded: LoadedSession, deps: SessionDeps): Pro
 
   let userinfo: Record<string, unknown> | undefined;
   try {
-    userinfo = await oidc.fetchUserinfo(config, record);
+    userinfo = await oidc.fetchUserinfo(config, record, record.dpop ? await oidc.dpopHandle(config, record.dpop) : undefined);
   } catch (err) {
     if (err instanceof DevloginError && (err.code === 'invalid_token' || err.code === 'http_401')) return dead('invalid_token');
     throw err;
   }
   if (userinfo) checkedWith.push('userinfo');
   return { checkedWith, ...(userinfo ? { userinfo } : {}) };
+}
+
+/**
+ * A DPoP-bound access token is useless without a proof from the session's
+ * key, which never leaves the vault: token and exec refuse, and point to api.
+ */
+export function assertBearer(record: SessionRecord): void {
+  if (!record.dpop) return;
+  throw new DevloginError(EXIT.usage, 'This session\'s access token is bound to a DPoP key (RFC 9449) and is useless as a plain Bearer token.', {
+    hint: `Use "devlogin api URL" to call APIs with it${record.profile === 'default' ? '' : ` --profile ${record.profile}`}, or sign in with --no-dpop to get a Bearer token.`,
+    code: 'dpop_bound',
+  });
 }

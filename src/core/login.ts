@@ -3,6 +3,7 @@ import { DevloginError, EXIT, providerError } from '../errors.js';
 import { appendAudit } from './audit.js';
 import { readConfig, resolveLoginSettings, saveProfile, type LoginSettings } from './config.js';
 import { discoverProvider } from './oidc/discovery.js';
+import { chooseDpopAlg, newDpopKey, type DpopMode, type StoredDpopKey } from './oidc/dpop.js';
 import { pollForTokens, requestDeviceAuthorization, type DeviceAuthorization, type PollNotice, type TokenResponse } from './oidc/device-flow.js';
 import { verifiedIdentity } from './oidc/id-token.js';
 import type { Paths } from './paths.js';
@@ -17,6 +18,8 @@ export interface LoginOptions {
   scope?: string;
   audience?: string;
   maxSession?: string;
+  /** DPoP (RFC 9449): bind the session to a key when the provider offers it (auto), demand it, or never. */
+  dpop?: DpopMode;
 }
 
 export interface LoginEvents {
@@ -70,8 +73,8 @@ export async function login(options: LoginOptions, deps: LoginDeps): Promise<Log
     });
 
   try {
-    const tokens = await runDeviceFlow(settings, deps);
-    const identity = await verifiedIdentity(tokens.provider, tokens.response, { issuer: settings.issuer, fetch: deps.fetch, onWarning: deps.events.onWarning });
+    const tokens = await runDeviceFlow(settings, options.dpop ?? 'auto', deps);
+    const identity = await verifiedIdentity(tokens.provider, tokens.response, { issuer: settings.issuer, fetch: deps.fetch, onWarning: deps.events.onWarning, dpop: tokens.dpopHandle });
     const granted = grantedScope(tokens.response, settings.scope);
     const nowSeconds = Math.floor(deps.now() / 1000);
     const record: SessionRecord = {
@@ -93,6 +96,7 @@ export async function login(options: LoginOptions, deps: LoginDeps): Promise<Log
       createdAt: nowSeconds,
       sessionExpiresAt: nowSeconds + settings.maxSessionSeconds,
       providerMetadata: { ...tokens.provider.serverMetadata() },
+      ...(tokens.dpop ? { dpop: tokens.dpop } : {}),
     };
     if (deps.signal.aborted) throw new DevloginError(EXIT.interrupted, 'Interrupted; nothing was stored.');
     await withProfileLock(paths, options.profile, () => vault.save(record, backend));
@@ -111,8 +115,25 @@ export async function login(options: LoginOptions, deps: LoginDeps): Promise<Log
   }
 }
 
-async function runDeviceFlow(settings: LoginSettings, deps: LoginDeps): Promise<{ provider: client.Configuration; response: TokenResponse }> {
+interface DeviceFlowResult {
+  provider: client.Configuration;
+  response: TokenResponse;
+  /** Set when the tokens are bound to a DPoP key. */
+  dpop?: StoredDpopKey;
+  dpopHandle?: client.DPoPHandle;
+}
+
+async function runDeviceFlow(settings: LoginSettings, dpopMode: DpopMode, deps: LoginDeps): Promise<DeviceFlowResult> {
   const provider = await discoverProvider(settings.issuer, settings.clientId, { fetch: deps.fetch, timeoutSeconds: deps.httpTimeoutSeconds });
+  const alg = dpopMode === 'off' ? undefined : chooseDpopAlg(provider.serverMetadata());
+  if (dpopMode === 'require' && !alg) {
+    throw providerError(`The provider ${settings.issuer} does not support DPoP (no usable dpop_signing_alg_values_supported), and DPoP is required.`, {
+      code: 'dpop_unsupported',
+      hint: 'Sign in without --dpop, or ask the provider to enable DPoP (RFC 9449).',
+    });
+  }
+  const key = alg ? await newDpopKey(alg) : undefined;
+  const dpopHandle = key ? client.getDPoPHandle(provider, key.keyPair) : undefined;
   const authorization = await requestDeviceAuthorization(provider, {
     scope: settings.scope,
     audience: settings.audience,
@@ -126,9 +147,15 @@ async function runDeviceFlow(settings: LoginSettings, deps: LoginDeps): Promise<
     now: deps.now,
     sleep: deps.sleep,
     onNotice: deps.events.onPollNotice,
+    dpop: dpopHandle,
   });
   if (!response.access_token) throw providerError('The provider returned no access token.', { code: 'malformed_response' });
-  return { provider, response };
+  // RFC 9449 §5: a bound token comes back with token_type DPoP; Bearer means the provider did not bind it.
+  const bound = key !== undefined && response.token_type.toLowerCase() === 'dpop';
+  if (dpopMode === 'require' && !bound) {
+    throw providerError('The provider did not bind the tokens to the DPoP key (token_type is not DPoP), and DPoP is required.', { code: 'dpop_not_bound' });
+  }
+  return bound ? { provider, response, dpop: key.stored, dpopHandle } : { provider, response };
 }
 
 /** RFC 6749 §5.1: when the response has no scope, the granted scope is the requested one. */

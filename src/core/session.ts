@@ -37,8 +37,8 @@ export interface SessionRecord {
    * it instead of discovering again (it is sealed with the session).
    */
   providerMetadata: Record<string, unknown>;
-  /** Private and public JWK of the DPoP key this session is bound to (RFC 9449). */
-  dpop?: { privateJwk: JsonWebKey; publicJwk: JsonWebKey };
+  /** The DPoP key this session's tokens are bound to (RFC 9449): private and public JWK. */
+  dpop?: { alg: string; privateJwk: JsonWebKey; publicJwk: JsonWebKey };
 }
 
 /** What may be read without unlocking the vault: no secret, authenticated by the cipher. */

@@ -14,6 +14,8 @@ export interface IdentityOptions {
   issuer: string;
   fetch?: client.CustomFetch | undefined;
   onWarning?: ((message: string) => void) | undefined;
+  /** The DPoP handle when the access token is bound. */
+  dpop?: client.DPoPHandle | undefined;
 }
 
 /**
@@ -50,7 +52,7 @@ export async function verifiedIdentity(config: client.Configuration, response: T
   if (!identity.name && !identity.email && metadata.userinfo_endpoint) {
     // Many providers keep profile claims in userinfo only; its subject must match the ID token's.
     try {
-      const userinfo = await client.fetchUserInfo(config, response.access_token, claims.sub);
+      const userinfo = await client.fetchUserInfo(config, response.access_token, claims.sub, { DPoP: options.dpop });
       Object.assign(identity, pickIdentity(userinfo));
     } catch (err) {
       options.onWarning?.(`Could not read your name and email from the provider: ${translateOidcError(err, 'userinfo', options.issuer).message}`);

@@ -4,16 +4,17 @@ import { canonicalTokenType, type SessionRecord } from '../session.js';
 import { translateOidcError } from './errors.js';
 
 export { providerConfig } from './provider-config.js';
+export { dpopHandle } from './dpop.js';
 
 /**
  * Refreshes the access token (RFC 6749 §6). The session's hard end
  * (sessionExpiresAt) never moves; a response without a new refresh token
  * keeps the old one (§6: the server MAY issue a new one).
  */
-export async function refreshTokens(config: client.Configuration, record: SessionRecord, nowSeconds: number): Promise<SessionRecord> {
+export async function refreshTokens(config: client.Configuration, record: SessionRecord, nowSeconds: number, dpop?: client.DPoPHandle): Promise<SessionRecord> {
   let response: Awaited<ReturnType<typeof client.refreshTokenGrant>>;
   try {
-    response = await client.refreshTokenGrant(config, record.refreshToken!);
+    response = await client.refreshTokenGrant(config, record.refreshToken!, undefined, { DPoP: dpop });
   } catch (err) {
     throw translateOidcError(err, 'refresh', record.issuer);
   }
@@ -66,11 +67,29 @@ export async function introspectActive(config: client.Configuration, token: stri
 }
 
 /** OpenID Connect userinfo, checked to be about the session's subject. */
-export async function fetchUserinfo(config: client.Configuration, record: SessionRecord): Promise<Record<string, unknown> | undefined> {
+export async function fetchUserinfo(config: client.Configuration, record: SessionRecord, dpop?: client.DPoPHandle): Promise<Record<string, unknown> | undefined> {
   if (!config.serverMetadata().userinfo_endpoint) return undefined;
   try {
-    return await client.fetchUserInfo(config, record.accessToken, record.subject);
+    return await client.fetchUserInfo(config, record.accessToken, record.subject, { DPoP: dpop });
   } catch (err) {
     throw translateOidcError(err, 'userinfo', record.issuer);
+  }
+}
+
+export interface ApiRequest {
+  url: URL;
+  method: string;
+  body: Buffer | undefined;
+  headers: Headers;
+  dpop?: client.DPoPHandle | undefined;
+}
+
+/** A request to a resource server with the session's access token (and a DPoP proof when bound). */
+export async function callApi(config: client.Configuration, record: SessionRecord, request: ApiRequest): Promise<Response> {
+  try {
+    return await client.fetchProtectedResource(config, record.accessToken, request.url, request.method, request.body, request.headers, { DPoP: request.dpop });
+  } catch (err) {
+    if (err instanceof client.WWWAuthenticateChallengeError) return err.response;
+    throw translateOidcError(err, 'api', request.url.origin);
   }
 }

@@ -1,0 +1,87 @@
+import { readFile } from 'node:fs/promises';
+import { audit, ensureFresh, withSession } from '../core/active-session.js';
+import { isSecureUrl } from '../core/oidc/issuer-url.js';
+import { printable } from '../core/text.js';
+import { DevloginError, EXIT, usageError } from '../errors.js';
+import { parseMinTtl, sessionDeps, type CommandContext } from './context.js';
+
+export interface ApiOptions {
+  url: URL;
+  method: string;
+  headers: [string, string][];
+  /** The body, or a source to read it from. */
+  data: { text: string } | { file: string } | { stdin: true } | undefined;
+  minTtlSeconds: number;
+}
+
+const FORBIDDEN_HEADERS = new Set(['authorization', 'dpop', 'host']);
+
+export function parseApiOptions(url: string | undefined, flags: Record<string, unknown>): ApiOptions {
+  if (!url) throw usageError('api needs a URL.', 'Use: devlogin api [-X METHOD] [-H "K: V"] [-d DATA|@file] URL');
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw usageError(`"${printable(url, 100)}" is not a URL.`);
+  }
+  // The token goes with the request: never over plain HTTP, except to this machine.
+  if (!isSecureUrl(parsed)) throw usageError(`Refusing to send the session's token to ${printable(parsed.origin, 100)}: not HTTPS.`);
+  const headers = ((flags.header as string[] | undefined) ?? []).map((header): [string, string] => {
+    const index = header.indexOf(':');
+    if (index <= 0) throw usageError(`Invalid header "${printable(header, 60)}".`, 'Use -H "Name: value".');
+    const name = header.slice(0, index).trim();
+    if (FORBIDDEN_HEADERS.has(name.toLowerCase())) throw usageError(`The ${name} header is set by devlogin.`);
+    return [name, header.slice(index + 1).trim()];
+  });
+  const raw = typeof flags.data === 'string' ? flags.data : undefined;
+  const data = raw === undefined ? undefined : raw === '@-' ? { stdin: true as const } : raw.startsWith('@') ? { file: raw.slice(1) } : { text: raw };
+  const method = typeof flags.method === 'string' ? flags.method.toUpperCase() : data ? 'POST' : 'GET';
+  if (!/^[A-Z]{1,16}$/.test(method)) throw usageError(`Invalid method "${printable(method, 20)}".`);
+  return { url: parsed, method, headers, data, minTtlSeconds: parseMinTtl(flags.minTtl) };
+}
+
+/**
+ * An authenticated request with the session's access token, with a DPoP
+ * proof when the session is bound (RFC 9449 §7): the body goes to stdout;
+ * exit 0 for 2xx, 7 otherwise. Redirects are not followed, so the token
+ * never travels to a host that was not named.
+ */
+export async function runApi(options: ApiOptions, ctx: CommandContext, readStdin: () => Promise<Buffer>): Promise<void> {
+  const body = await readBody(options.data, readStdin);
+  const deps = sessionDeps(ctx);
+  const oidc = await import('../core/oidc/tokens.js');
+  const response = await withSession(ctx.profile, deps, async (loaded) => {
+    const fresh = await ensureFresh(loaded, options.minTtlSeconds, deps);
+    await audit(deps, 'token_read', fresh.record, { command: 'api' });
+    const config = oidc.providerConfig(fresh.record, { fetch: deps.fetch, timeoutSeconds: ctx.httpTimeoutSeconds });
+    const dpop = fresh.record.dpop ? await oidc.dpopHandle(config, fresh.record.dpop) : undefined;
+    const headers = new Headers(options.headers);
+    if (body && !headers.has('content-type')) headers.set('content-type', looksLikeJson(body) ? 'application/json' : 'application/octet-stream');
+    return oidc.callApi(config, fresh.record, { url: options.url, method: options.method, body, headers, dpop });
+  });
+  const payload = Buffer.from(await response.arrayBuffer());
+  ctx.io.stdout.write(payload.toString('utf8'));
+  if (response.status < 200 || response.status > 299) {
+    throw new DevloginError(EXIT.provider, `HTTP ${response.status} from ${options.method} ${options.url.origin}${options.url.pathname}.`, { code: `http_${response.status}` });
+  }
+}
+
+async function readBody(data: ApiOptions['data'], readStdin: () => Promise<Buffer>): Promise<Buffer | undefined> {
+  if (!data) return undefined;
+  if ('text' in data) return Buffer.from(data.text, 'utf8');
+  if ('stdin' in data) return readStdin();
+  try {
+    return await readFile(data.file);
+  } catch (err) {
+    throw usageError(`Cannot read ${printable(data.file, 100)}: ${(err as NodeJS.ErrnoException).code ?? 'error'}.`);
+  }
+}
+
+function looksLikeJson(body: Buffer): boolean {
+  try {
+    JSON.parse(body.toString('utf8'));
+    return true;
+  } catch {
+    return false;
+  }
+}
