@@ -26,6 +26,8 @@ export interface LocalProviderOptions {
    * sends none, which means 5 s (RFC 8628 §3.2).
    */
   pollInterval?: number;
+  /** Offer DPoP (RFC 9449); default true. */
+  dpop?: boolean;
   /** Extra clients, e.g. with other grant types. */
   extraClients?: Configuration['clients'];
 }
@@ -86,7 +88,7 @@ export async function startLocalProvider(options: LocalProviderOptions = {}): Pr
       revocation: { enabled: true },
       introspection: { enabled: true },
       userinfo: { enabled: true },
-      dPoP: { enabled: true },
+      dPoP: { enabled: options.dpop ?? true },
     },
     findAccount: (_ctx, id) => ({
       accountId: id,
