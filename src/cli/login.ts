@@ -83,12 +83,14 @@ function createLoginView(io: IO, options: LoginCommandOptions): LoginView {
           verification_uri: authorization.verificationUri,
           verification_uri_complete: authorization.verificationUriComplete ?? null,
           expires_at: new Date(authorization.expiresAt).toISOString(),
+          warning: authorization.warning ?? null,
         });
       }
       // RFC 8628 §3.3.1: show the user code even when a complete URI exists,
       // so that the user can compare it with the one the provider shows.
       const link = authorization.verificationUriComplete ?? authorization.verificationUri;
       say();
+      if (authorization.warning) say(c.bold.red(`  !! ${authorization.warning}`));
       say(`  Your one-time code: ${c.bold.yellow(authorization.userCode)}`);
       say(`  Enter it at:        ${c.underline(authorization.verificationUri)}`);
       if (authorization.verificationUriComplete) say(`  or open directly:   ${c.underline(authorization.verificationUriComplete)}`);

@@ -12,6 +12,8 @@ export interface ProfileConfig {
   audience?: string;
   /** Default --max-session for this profile, e.g. "30m". */
   maxSession?: string;
+  /** Hosts besides the issuer's site where this provider's verification page may live. */
+  trustedVerificationHosts?: string[];
 }
 
 export interface ConfigFile {
@@ -63,16 +65,19 @@ function parseProfiles(parsed: unknown, path: string): Record<string, ProfileCon
       if (typeof field === 'string') profile[key] = field;
       else if (field !== undefined) throw usageError(`"profiles.${name}.${key}" in ${path} must be a string.`);
     }
+    const hosts = value.trustedVerificationHosts;
+    if (Array.isArray(hosts) && hosts.every((host) => typeof host === 'string')) profile.trustedVerificationHosts = hosts;
+    else if (hosts !== undefined) throw usageError(`"profiles.${name}.trustedVerificationHosts" in ${path} must be a list of host names.`);
     result[name] = profile;
   }
   return result;
 }
 
 /** Merges settings into one profile and writes config.json atomically (0600). */
-export async function saveProfile(paths: Paths, name: string, settings: ProfileConfig): Promise<void> {
+export async function saveProfile(paths: Paths, name: string, settings: Pick<ProfileConfig, 'issuer' | 'clientId' | 'scope' | 'audience'>): Promise<void> {
   const config = await readConfig(paths);
   const merged: ProfileConfig = { ...config.profiles[name] };
-  for (const [key, value] of Object.entries(settings) as [keyof ProfileConfig, string | undefined][]) {
+  for (const [key, value] of Object.entries(settings) as ['issuer' | 'clientId' | 'scope' | 'audience', string | undefined][]) {
     if (value !== undefined) merged[key] = value;
   }
   config.profiles[name] = merged;
@@ -86,6 +91,9 @@ export interface LoginSettings {
   scope: string;
   audience: string | undefined;
   maxSessionSeconds: number;
+  /** --max-session was given (flag, environment or profile), not the default. */
+  maxSessionExplicit: boolean;
+  trustedVerificationHosts: string[];
 }
 
 export interface LoginSettingSources {
@@ -121,6 +129,8 @@ export function resolveLoginSettings({ flags, env, profile }: LoginSettingSource
     scope: normalizeScope(pick(flags.scope, 'DEVLOGIN_SCOPE', profile.scope) ?? DEFAULT_SCOPE),
     audience: nonEmpty(flags.audience) ?? nonEmpty(profile.audience),
     maxSessionSeconds,
+    maxSessionExplicit: maxSessionText !== undefined,
+    trustedVerificationHosts: profile.trustedVerificationHosts ?? [],
   };
 }
 

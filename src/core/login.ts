@@ -2,7 +2,10 @@ import * as client from 'openid-client';
 import { DevloginError, EXIT, providerError } from '../errors.js';
 import { appendAudit } from './audit.js';
 import { readConfig, resolveLoginSettings, saveProfile, type LoginSettings } from './config.js';
+import { formatDuration } from './duration.js';
 import { discoverProvider } from './oidc/discovery.js';
+import { verificationHostWarning } from './oidc/verification-host.js';
+import { normalizeIssuer, policyRefusal, readPolicy, type Policy } from './policy.js';
 import { chooseDpopAlg, newDpopKey, type DpopMode, type StoredDpopKey } from './oidc/dpop.js';
 import { pollForTokens, requestDeviceAuthorization, type DeviceAuthorization, type PollNotice, type TokenResponse } from './oidc/device-flow.js';
 import { verifiedIdentity } from './oidc/id-token.js';
@@ -56,9 +59,17 @@ export interface LoginResult {
 export async function login(options: LoginOptions, deps: LoginDeps): Promise<LoginResult> {
   const { paths, env, vault } = deps;
   const config = await readConfig(paths);
-  const settings = resolveLoginSettings({ flags: options, env, profile: config.profiles[options.profile] ?? {} });
+  const policy = await readPolicy(env);
+  const { settings, dpopMode } = enforceLoginPolicy(
+    policy,
+    resolveLoginSettings({ flags: options, env, profile: config.profiles[options.profile] ?? {} }),
+    options.dpop ?? 'auto',
+  );
   // The vault is checked before the user is asked to approve anything.
   const backend = await vault.chooseBackend();
+  if (policy?.allowPassphraseVault === false && backend === 'passphrase') {
+    throw policyRefusal(policy, 'allowPassphraseVault', 'sessions may only be stored in the OS keychain, and the passphrase vault was chosen.');
+  }
   deps.events.onStart?.(settings, backend);
 
   const audit = (outcome: 'success' | 'failure', extra: { subject?: string; sessionId?: string; reason?: string; scope?: string } = {}) =>
@@ -73,7 +84,8 @@ export async function login(options: LoginOptions, deps: LoginDeps): Promise<Log
     });
 
   try {
-    const tokens = await runDeviceFlow(settings, options.dpop ?? 'auto', deps);
+    const trusted = [...settings.trustedVerificationHosts, ...(policy?.trustedVerificationHosts ?? [])];
+    const tokens = await runDeviceFlow(settings, dpopMode, trusted, deps);
     const identity = await verifiedIdentity(tokens.provider, tokens.response, { issuer: settings.issuer, fetch: deps.fetch, onWarning: deps.events.onWarning, dpop: tokens.dpopHandle });
     const granted = grantedScope(tokens.response, settings.scope);
     const nowSeconds = Math.floor(deps.now() / 1000);
@@ -123,7 +135,7 @@ interface DeviceFlowResult {
   dpopHandle?: client.DPoPHandle;
 }
 
-async function runDeviceFlow(settings: LoginSettings, dpopMode: DpopMode, deps: LoginDeps): Promise<DeviceFlowResult> {
+async function runDeviceFlow(settings: LoginSettings, dpopMode: DpopMode, trustedHosts: string[], deps: LoginDeps): Promise<DeviceFlowResult> {
   const provider = await discoverProvider(settings.issuer, settings.clientId, { fetch: deps.fetch, timeoutSeconds: deps.httpTimeoutSeconds });
   const alg = dpopMode === 'off' ? undefined : chooseDpopAlg(provider.serverMetadata());
   if (dpopMode === 'require' && !alg) {
@@ -140,7 +152,8 @@ async function runDeviceFlow(settings: LoginSettings, dpopMode: DpopMode, deps: 
     issuer: settings.issuer,
     now: deps.now,
   });
-  await deps.events.onVerification(authorization, settings);
+  const warning = verificationHostWarning(authorization.verificationUri, settings.issuer, trustedHosts);
+  await deps.events.onVerification(warning ? { ...authorization, warning } : authorization, settings);
   const response = await pollForTokens(provider, authorization, {
     issuer: settings.issuer,
     signal: deps.signal,
@@ -156,6 +169,30 @@ async function runDeviceFlow(settings: LoginSettings, dpopMode: DpopMode, deps: 
     throw providerError('The provider did not bind the tokens to the DPoP key (token_type is not DPoP), and DPoP is required.', { code: 'dpop_not_bound' });
   }
   return bound ? { provider, response, dpop: key.stored, dpopHandle } : { provider, response };
+}
+
+/** Applies the administrator's policy to the resolved settings: exit 2 naming the rule it breaks. */
+function enforceLoginPolicy(policy: Policy | null, settings: LoginSettings, dpopMode: DpopMode): { settings: LoginSettings; dpopMode: DpopMode } {
+  if (!policy) return { settings, dpopMode };
+  if (policy.allowedIssuers && !policy.allowedIssuers.includes(normalizeIssuer(settings.issuer))) {
+    throw policyRefusal(policy, 'allowedIssuers', `the issuer ${settings.issuer} is not one of the allowed issuers.`);
+  }
+  if (policy.allowedScopes) {
+    const refused = settings.scope.split(' ').filter((scope) => scope !== 'openid' && !policy.allowedScopes!.includes(scope.toLowerCase()));
+    if (refused.length > 0) throw policyRefusal(policy, 'allowedScopes', `the scope ${refused.join(' ')} may not be requested.`);
+  }
+  let maxSessionSeconds = settings.maxSessionSeconds;
+  if (policy.maxSessionSeconds !== undefined && maxSessionSeconds > policy.maxSessionSeconds) {
+    if (settings.maxSessionExplicit) {
+      throw policyRefusal(policy, 'maxSession', `sessions may last at most ${formatDuration(policy.maxSessionSeconds)}, and ${formatDuration(maxSessionSeconds)} was asked for.`);
+    }
+    maxSessionSeconds = policy.maxSessionSeconds; // the default gives way to the ceiling
+  }
+  if (policy.requireDpop) {
+    if (dpopMode === 'off') throw policyRefusal(policy, 'requireDpop', 'sessions must be DPoP-bound, and --no-dpop was given.');
+    dpopMode = 'require';
+  }
+  return { settings: { ...settings, maxSessionSeconds }, dpopMode };
 }
 
 /** RFC 6749 §5.1: when the response has no scope, the granted scope is the requested one. */

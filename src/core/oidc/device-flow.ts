@@ -15,6 +15,8 @@ export interface DeviceAuthorization {
   expiresAt: number;
   /** Seconds between polls as the provider asked (RFC 8628 §3.2: 5 when absent). */
   intervalSeconds: number;
+  /** Set when the verification page is not where the user would expect it. */
+  warning?: string;
 }
 
 export const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
