@@ -9,17 +9,21 @@ export interface ApproveOptions {
   userCode: string;
   /** Account to sign in as (the dev login accepts any). */
   login?: string;
+  /** A fetch that trusts the provider's certificate (tests with a private CA). */
+  fetch?: typeof fetch;
 }
 
 class Browser {
   private readonly cookies = new Map<string, string>();
+
+  constructor(private readonly fetcher: typeof fetch = fetch) {}
 
   async request(url: string, init: { method?: string; form?: Record<string, string> } = {}): Promise<{ url: string; status: number; body: string }> {
     let current = url;
     let method = init.method ?? 'GET';
     let body: string | undefined = init.form ? new URLSearchParams(init.form).toString() : undefined;
     for (let hops = 0; hops < 20; hops += 1) {
-      const response = await fetch(current, {
+      const response = await this.fetcher(current, {
         method,
         redirect: 'manual',
         headers: {
@@ -63,7 +67,7 @@ async function submitCode(browser: Browser, { issuer, userCode }: ApproveOptions
 
 /** Approves a pending device code as `login` (default "alice"). */
 export async function approveDeviceCode(options: ApproveOptions): Promise<void> {
-  const browser = new Browser();
+  const browser = new Browser(options.fetch);
   let page = await submitCode(browser, options, { confirm: 'yes' });
   for (let steps = 0; steps < 6; steps += 1) {
     if (/Signed in|Sign-in Success/.test(page.body)) return;
@@ -80,6 +84,6 @@ export async function approveDeviceCode(options: ApproveOptions): Promise<void> 
 
 /** Denies a pending device code, as the "abort" button does. */
 export async function denyDeviceCode(options: ApproveOptions): Promise<void> {
-  const page = await submitCode(new Browser(), options, { abort: 'yes' });
+  const page = await submitCode(new Browser(options.fetch), options, { abort: 'yes' });
   if (page.status >= 500) throw new Error(`deny failed with HTTP ${page.status}`);
 }

@@ -6,6 +6,7 @@
  */
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type Provider from 'oidc-provider';
 import type { Configuration, KoaContextWithOIDC } from 'oidc-provider';
@@ -26,6 +27,10 @@ export interface LocalProviderOptions {
    * sends none, which means 5 s (RFC 8628 §3.2).
    */
   pollInterval?: number;
+  /** Serve over HTTPS with this key and certificate (PEM); the issuer is then https://localhost:PORT. */
+  tls?: { key: string; cert: string };
+  /** Host name in the issuer URL (the server still listens on 127.0.0.1), e.g. to reach it only through a proxy. */
+  host?: string;
   /** Offer DPoP (RFC 9449); default true. */
   dpop?: boolean;
   /** Extra clients, e.g. with other grant types. */
@@ -53,13 +58,13 @@ export const DEMO_CLIENT_ID = 'devlogin-demo';
 
 export async function startLocalProvider(options: LocalProviderOptions = {}): Promise<LocalProvider> {
   const clientId = options.clientId ?? DEMO_CLIENT_ID;
-  const server: Server = createServer();
+  const server: Server = options.tls ? createHttpsServer(options.tls) : createServer();
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
   });
   const { port } = server.address() as AddressInfo;
-  const issuer = `http://127.0.0.1:${port}`;
+  const issuer = options.tls ? `https://localhost:${port}` : `http://${options.host ?? '127.0.0.1'}:${port}`;
 
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const jwk = { ...privateKey.export({ format: 'jwk' }), kid: `demo-${randomBytes(4).toString('hex')}`, alg: 'RS256', use: 'sig' };

@@ -16,7 +16,7 @@ await build({
   format: 'esm',
   platform: 'node',
   target: 'node20',
-  external: ['@napi-rs/keyring', 'openid-client', 'ora', 'open', 'qrcode-terminal', 'chalk'],
+  external: ['@napi-rs/keyring', 'openid-client', 'ora', 'open', 'qrcode-terminal', 'chalk', 'undici', 'tldts'],
   chunkNames: 'chunks/[name]-[hash]',
   // commander is CommonJS: give its require() calls a real require.
   banner: { js: "import { createRequire as __devloginRequire } from 'node:module'; const require = __devloginRequire(import.meta.url);" },

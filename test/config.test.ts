@@ -26,7 +26,7 @@ describe('settings resolution: flag > environment > config.json > default', () =
 
   it('takes flags first', () => {
     expect(resolveLoginSettings({ flags: { issuer: 'https://flag.example', clientId: 'flag-client', scope: 'openid flag', maxSession: '4h' }, env, profile }))
-      .toEqual({ issuer: 'https://flag.example', clientId: 'flag-client', scope: 'openid flag', audience: undefined, maxSessionSeconds: 14400 });
+      .toEqual({ issuer: 'https://flag.example', clientId: 'flag-client', scope: 'openid flag', audience: undefined, maxSessionSeconds: 14400, maxSessionExplicit: true, trustedVerificationHosts: [] });
   });
   it('then the environment', () => {
     expect(resolveLoginSettings({ flags: {}, env, profile })).toMatchObject({ issuer: 'https://env.example', clientId: 'env-client', scope: 'openid env', maxSessionSeconds: 10800 });
@@ -36,7 +36,7 @@ describe('settings resolution: flag > environment > config.json > default', () =
   });
   it('then the defaults: 1 h and the standard scopes', () => {
     expect(resolveLoginSettings({ flags: {}, env: {}, profile: { issuer: 'https://p.example', clientId: 'c' } }))
-      .toMatchObject({ scope: 'openid profile email offline_access', maxSessionSeconds: 3600 });
+      .toMatchObject({ scope: 'openid profile email offline_access', maxSessionSeconds: 3600, maxSessionExplicit: false });
   });
   it('always asks for openid, first', () => {
     expect(normalizeScope('email  openid offline_access email')).toBe('openid email offline_access');

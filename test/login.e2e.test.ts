@@ -56,6 +56,7 @@ describe('devlogin login', () => {
       verification_uri: `${provider.issuer}/device`,
       verification_uri_complete: `${provider.issuer}/device?user_code=${String(verification!.user_code)}`,
       expires_at: expect.any(String),
+      warning: null,
     });
     expect(seconds(verification!.expires_at) - started).toBeGreaterThan(590);
     expect(signedIn).toEqual({

@@ -55,7 +55,7 @@ export function sessionDeps(ctx: CommandContext): SessionDeps {
     paths: ctx.paths,
     vault: createVault({ paths: ctx.paths, env: ctx.io.env }),
     now: Date.now,
-    fetch: createHttpFetch({ signal: ctx.signal, log: verboseLog(ctx.io) }),
+    fetch: createHttpFetch({ signal: ctx.signal, env: ctx.io.env, log: verboseLog(ctx.io) }),
     httpTimeoutSeconds: ctx.httpTimeoutSeconds,
   };
 }

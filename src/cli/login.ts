@@ -35,7 +35,7 @@ export function parseLoginOptions(flags: Record<string, unknown>): LoginCommandO
 export async function runLogin(options: LoginCommandOptions, ctx: CommandContext): Promise<void> {
   const { io } = ctx;
   const view = createLoginView(io, options);
-  const fetch = createHttpFetch({ signal: ctx.signal, log: verboseLog(io) });
+  const fetch = createHttpFetch({ signal: ctx.signal, env: io.env, log: verboseLog(io) });
   try {
     const result = await login({ ...options, profile: ctx.profile }, {
       paths: ctx.paths,

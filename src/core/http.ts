@@ -3,6 +3,8 @@ import type { CustomFetch } from 'openid-client';
 export interface HttpOptions {
   /** Aborts every request in flight (Ctrl-C). */
   signal?: AbortSignal;
+  /** For HTTPS_PROXY, HTTP_PROXY and NO_PROXY (either case). */
+  env?: Readonly<Record<string, string | undefined>>;
   /** Receives one line per exchange for --verbose; never a header or body. */
   log?: (line: string) => void;
   /** Defaults to the global fetch. */
@@ -15,13 +17,15 @@ export interface HttpOptions {
  * status and timing for --verbose.
  */
 export function createHttpFetch(options: HttpOptions = {}): CustomFetch {
-  const base = options.fetch ?? fetch;
+  const proxy = proxySettings(options.env ?? {});
+  let base: Promise<typeof fetch> | undefined;
+  const baseFetch = (): Promise<typeof fetch> => (base ??= options.fetch ? Promise.resolve(options.fetch) : proxy ? proxiedFetch(proxy) : Promise.resolve(fetch));
   return async (url, init) => {
     const signal = combineSignals(init.signal, options.signal);
     const started = performance.now();
     const shown = describeUrl(url);
     try {
-      const response = await base(url, { ...init, ...(signal ? { signal } : {}) });
+      const response = await (await baseFetch())(url, { ...init, ...(signal ? { signal } : {}) });
       options.log?.(`${init.method} ${shown} → ${response.status} (${Math.round(performance.now() - started)} ms)`);
       return response;
     } catch (err) {
@@ -45,4 +49,34 @@ export function describeUrl(url: string): string {
   } catch {
     return '[unparseable URL]';
   }
+}
+
+interface ProxySettings {
+  httpProxy?: string;
+  httpsProxy?: string;
+  noProxy?: string;
+}
+
+/** The proxy variables, as curl and most tools read them (lower case wins when both are set). */
+function proxySettings(env: Readonly<Record<string, string | undefined>>): ProxySettings | undefined {
+  const pick = (name: string) => env[name.toLowerCase()] || env[name] || undefined;
+  const settings: ProxySettings = {};
+  const httpProxy = pick('HTTP_PROXY');
+  const httpsProxy = pick('HTTPS_PROXY');
+  const noProxy = pick('NO_PROXY');
+  if (httpProxy) settings.httpProxy = httpProxy;
+  if (httpsProxy) settings.httpsProxy = httpsProxy;
+  if (noProxy) settings.noProxy = noProxy;
+  return httpProxy || httpsProxy ? settings : undefined;
+}
+
+/**
+ * undici's EnvHttpProxyAgent (HTTP requests through HTTP_PROXY, HTTPS through
+ * a CONNECT tunnel to HTTPS_PROXY, NO_PROXY honoured). Loaded only when a
+ * proxy is set: the direct path keeps Node's built-in fetch.
+ */
+async function proxiedFetch(settings: ProxySettings): Promise<typeof fetch> {
+  const undici = await import('undici');
+  const dispatcher = new undici.EnvHttpProxyAgent(settings);
+  return ((url: string, init: RequestInit) => undici.fetch(url, { ...(init as object), dispatcher } as Parameters<typeof undici.fetch>[1])) as unknown as typeof fetch;
 }

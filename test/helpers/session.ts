@@ -18,15 +18,16 @@ export interface LoginRun extends CliResult {
 export async function signIn(
   provider: LocalProvider,
   home: TestHome,
-  options: { args?: string[]; decision?: 'approve' | 'deny' | 'none'; user?: string; env?: NodeJS.ProcessEnv } = {},
+  options: { args?: string[]; decision?: 'approve' | 'deny' | 'none'; user?: string; env?: NodeJS.ProcessEnv; approveFetch?: typeof fetch } = {},
 ): Promise<LoginRun> {
   const args = ['login', '--json', '--issuer', provider.issuer, '--client-id', provider.clientId, ...(options.args ?? [])];
   const cli = startCli(args, { ...home.env, ...options.env });
   const verification = await cli.waitForEvent('verification');
   const userCode = String(verification.user_code);
   const decision = options.decision ?? 'approve';
-  if (decision === 'approve') await approveDeviceCode({ issuer: provider.issuer, userCode, login: options.user ?? 'alice' });
-  if (decision === 'deny') await denyDeviceCode({ issuer: provider.issuer, userCode });
+  const fetcher = options.approveFetch;
+  if (decision === 'approve') await approveDeviceCode({ issuer: provider.issuer, userCode, login: options.user ?? 'alice', fetch: fetcher });
+  if (decision === 'deny') await denyDeviceCode({ issuer: provider.issuer, userCode, fetch: fetcher });
   return { ...(await cli.done), verification };
 }
 
@@ -38,4 +39,11 @@ export async function introspect(provider: LocalProvider, token: string): Promis
     body: new URLSearchParams({ token, client_id: provider.clientId }),
   });
   return (await response.json()) as Record<string, unknown>;
+}
+
+/** A fetch through an undici dispatcher: one that trusts a private CA, or goes through a proxy. */
+export async function fetchVia(dispatcher: (undici: typeof import('undici')) => import('undici').Dispatcher): Promise<typeof fetch> {
+  const undici = await import('undici');
+  const chosen = dispatcher(undici);
+  return ((url: string, init: RequestInit) => undici.fetch(url, { ...(init as object), dispatcher: chosen } as Parameters<typeof undici.fetch>[1])) as unknown as typeof fetch;
 }
