@@ -33,7 +33,7 @@ async function startProvider(): Promise<LocalProvider> {
 /** Keychain when one answers; else a throwaway passphrase vault, said out loud. */
 async function vaultEnv(): Promise<Record<string, string>> {
   try {
-    await createOsKeyStore(service).probe();
+    await createOsKeyStore(service, undefined, process.env.DBUS_SESSION_BUS_ADDRESS).probe();
     say('Vault: the OS keychain (service "devlogin-demo").');
     return {};
   } catch {

@@ -78,7 +78,7 @@ try {
 }
 
 async function signIn() {
-  const child = spawn(process.execPath, [BIN, 'login', '--json', '--issuer', provider.issuer, '--client-id', provider.clientId], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, 'login', '--json', '--no-dpop', '--issuer', provider.issuer, '--client-id', provider.clientId], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.on('data', (chunk) => {
     out += chunk;

@@ -7,7 +7,8 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { LocalProvider } from '../demo/provider.js';
-import { findLeaks, makeHome, readTree, type TestHome } from './helpers/cli.js';
+import { createServer, type Server } from 'node:net';
+import { findLeaks, makeHome, readTree, runCli, type TestHome } from './helpers/cli.js';
 import { signIn, startProvider } from './helpers/session.js';
 
 const secretService = inject('secretService');
@@ -48,5 +49,26 @@ describe.skipIf(!secretService)('login with the OS keychain vault', () => {
     expect(JSON.parse(session.content.toString())).toMatchObject({ backend: 'keychain' });
     const tokens = provider.issued.slice(issuedBefore).flatMap((set) => [set.access_token, set.refresh_token, set.id_token]).filter((t): t is string => Boolean(t));
     expect(await findLeaks([...tokens, item.stdout.trim()], { home: h.home, texts: [run.stdout, run.stderr] })).toEqual([]);
+  });
+
+  describe('a D-Bus session bus that never answers', () => {
+    let silent: Server;
+    const socket = join(secretService?.home ?? '/tmp', 'silent-bus');
+    beforeAll(async () => {
+      silent = createServer(() => undefined); // accepts connections, never says a word
+      await new Promise<void>((resolve) => silent.listen(socket, () => resolve()));
+    });
+    afterAll(async () => {
+      silent.close();
+    });
+
+    it('exits 6 after the 3 s keychain timeout instead of hanging', async () => {
+      const h = await keychainHome({ DBUS_SESSION_BUS_ADDRESS: `unix:path=${socket},guid=0123`, DEVLOGIN_VAULT: 'keychain' });
+      const result = await runCli(['login', '--issuer', provider.issuer, '--client-id', provider.clientId], h.env);
+      expect(result.code).toBe(6);
+      expect(result.stderr.trimEnd().split('\n').at(-1)).toBe(
+        'devlogin: The OS keychain did not answer within 3 s (connect). Unlock your keychain and try again, or use the passphrase vault: set DEVLOGIN_VAULT=passphrase and DEVLOGIN_VAULT_PASSPHRASE.',
+      );
+    });
   });
 });

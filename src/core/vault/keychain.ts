@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
-import { vaultError } from '../../errors.js';
+import { DevloginError, vaultError } from '../../errors.js';
+import { checkSessionBus } from './dbus-preflight.js';
 
 /** Where the keychain backend keeps per-session keys: one item per profile. */
 export interface KeyStore {
@@ -31,9 +32,17 @@ const loadKeyring = (): Keyring => (keyring ??= createRequire(import.meta.url)('
  * the Secret Service: the library would otherwise fall back to the kernel
  * keyring, which does not survive a reboot and is not what the user chose.
  */
-export function createOsKeyStore(service: string, timeoutMs = KEYCHAIN_TIMEOUT_MS): KeyStore {
+export function createOsKeyStore(service: string, timeoutMs = KEYCHAIN_TIMEOUT_MS, busAddress?: string): KeyStore {
   const options = { linux: { store: 'secret-service' as const } };
-  const entry = async (account: string) => new (loadKeyring().AsyncEntry)(service, account, options);
+  let busChecked: Promise<void> | undefined;
+  const busAnswers = (what: string): Promise<void> =>
+    (busChecked ??= checkSessionBus(busAddress, timeoutMs).catch(() => {
+      throw keychainTimeout(what, timeoutMs);
+    }));
+  const entry = async (account: string) => {
+    await busAnswers('connect');
+    return new (loadKeyring().AsyncEntry)(service, account, options);
+  };
   const call = <T>(what: string, run: (signal: AbortSignal) => Promise<T>): Promise<T> =>
     withTimeout(what, timeoutMs, run);
 
@@ -48,7 +57,8 @@ export function createOsKeyStore(service: string, timeoutMs = KEYCHAIN_TIMEOUT_M
     async getKey(account) {
       // The read is on every whoami/token: the synchronous call skips a trip
       // through the thread pool. (Creating an entry blocks on the D-Bus
-      // connection either way.)
+      // connection either way, hence the bus check first.)
+      await busAnswers('connect');
       const value = await call('read', async () => new (loadKeyring().Entry)(service, account, options).getPassword());
       if (value === null || value === undefined) return null;
       const key = Buffer.from(value, 'base64');
@@ -71,10 +81,7 @@ async function withTimeout<T>(what: string, timeoutMs: number, run: (signal: Abo
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
       controller.abort();
-      reject(vaultError(`The OS keychain did not answer within ${timeoutMs / 1000} s (${what}).`, {
-        hint: 'Unlock your keychain and try again, or use the passphrase vault: set DEVLOGIN_VAULT=passphrase and DEVLOGIN_VAULT_PASSPHRASE.',
-        code: 'keychain_timeout',
-      }));
+      reject(keychainTimeout(what, timeoutMs));
     }, timeoutMs);
     timer.unref();
   });
@@ -85,7 +92,15 @@ async function withTimeout<T>(what: string, timeoutMs: number, run: (signal: Abo
   }
 }
 
+function keychainTimeout(what: string, timeoutMs: number): Error {
+  return vaultError(`The OS keychain did not answer within ${timeoutMs / 1000} s (${what}).`, {
+    hint: 'Unlock your keychain and try again, or use the passphrase vault: set DEVLOGIN_VAULT=passphrase and DEVLOGIN_VAULT_PASSPHRASE.',
+    code: 'keychain_timeout',
+  });
+}
+
 function unavailable(err: unknown): Error {
+  if (err instanceof DevloginError) return err;
   const detail = err instanceof Error ? err.message.split('\n', 1)[0] : String(err);
   return vaultError(`The OS keychain is not available: ${detail}`, {
     hint: 'Start or unlock your keychain (on Linux, a Secret Service such as gnome-keyring), or set DEVLOGIN_VAULT_PASSPHRASE to use the passphrase vault.',

@@ -62,7 +62,7 @@ const corruptHint = (profile: string): string =>
   `Run "devlogin logout --local${profile === 'default' ? '' : ` --profile ${profile}`}" to drop it, then sign in again.`;
 
 export function createVault({ paths, env, keyStore }: VaultOptions): Vault {
-  const keychain = keyStore ?? createOsKeyStore(env.DEVLOGIN_KEYCHAIN_SERVICE || DEFAULT_KEYCHAIN_SERVICE);
+  const keychain = keyStore ?? createOsKeyStore(env.DEVLOGIN_KEYCHAIN_SERVICE || DEFAULT_KEYCHAIN_SERVICE, undefined, env.DBUS_SESSION_BUS_ADDRESS);
   const dir = sessionsDir(paths);
   const fileOf = (profile: string): string => join(dir, `${profile}.json.enc`);
 
