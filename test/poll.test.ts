@@ -107,9 +107,16 @@ describe('polling the token endpoint (RFC 8628 §3.5)', () => {
     expect((result as { error: DevloginError }).error).toMatchObject({ exitCode: EXIT.signInNotCompleted, code: 'expired_token' });
   });
 
-  it('keeps retrying 5xx only until the code expires', async () => {
+  it('keeps retrying 5xx only until the code expires, then reports the provider (exit 7)', async () => {
     const result = await poll({ device: { interval: 5, expires_in: 30 }, token: [{ status: 500, body: 'oops' }] });
     expect(result.sleeps).toEqual([5000, 10000, 15000]);
+    const error = (result as { error: DevloginError }).error;
+    expect(error.exitCode).toBe(EXIT.provider);
+    expect(error.message).toMatch(/^The code expired while the provider kept failing: The provider answered HTTP 500 at the token endpoint/);
+  });
+
+  it('a pending answer after failures makes expiry the user\'s again (exit 5)', async () => {
+    const result = await poll({ device: { interval: 5, expires_in: 30 }, token: [{ status: 500, body: 'oops' }, pending] });
     expect(exitOf((result as { error: unknown }).error)).toBe(EXIT.signInNotCompleted);
   });
 

@@ -3,7 +3,8 @@ import { audit, ensureFresh, withSession } from '../core/active-session.js';
 import { isSecureUrl } from '../core/oidc/issuer-url.js';
 import { printable } from '../core/text.js';
 import { DevloginError, EXIT, usageError } from '../errors.js';
-import { parseMinTtl, sessionDeps, type CommandContext } from './context.js';
+import { createHttpFetch } from '../core/http.js';
+import { parseMinTtl, sessionDeps, verboseLog, type CommandContext } from './context.js';
 
 export interface ApiOptions {
   url: URL;
@@ -53,7 +54,9 @@ export async function runApi(options: ApiOptions, ctx: CommandContext, readStdin
   const response = await withSession(ctx.profile, deps, async (loaded) => {
     const fresh = await ensureFresh(loaded, options.minTtlSeconds, deps);
     await audit(deps, 'token_read', fresh.record, { command: 'api' });
-    const config = oidc.providerConfig(fresh.record, { fetch: deps.fetch, timeoutSeconds: ctx.httpTimeoutSeconds });
+    // API responses may be large: this request's fetch has no body limit (the provider's have).
+    const apiFetch = createHttpFetch({ signal: ctx.signal, env: ctx.io.env, log: verboseLog(ctx.io) });
+    const config = oidc.providerConfig(fresh.record, { fetch: apiFetch, timeoutSeconds: ctx.httpTimeoutSeconds });
     const dpop = fresh.record.dpop ? await oidc.dpopHandle(config, fresh.record.dpop) : undefined;
     const headers = new Headers(options.headers);
     if (body && !headers.has('content-type')) headers.set('content-type', looksLikeJson(body) ? 'application/json' : 'application/octet-stream');

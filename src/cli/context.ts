@@ -3,7 +3,7 @@ import { DEFAULT_PROFILE, validateProfileName } from '../core/config.js';
 import { parseDuration } from '../core/duration.js';
 import { resolvePaths, type Paths } from '../core/paths.js';
 import type { SessionDeps } from '../core/active-session.js';
-import { createHttpFetch } from '../core/http.js';
+import { createHttpFetch, MAX_PROVIDER_BODY_BYTES } from '../core/http.js';
 import { createVault } from '../core/vault/vault.js';
 import type { IO } from '../io.js';
 
@@ -55,7 +55,7 @@ export function sessionDeps(ctx: CommandContext): SessionDeps {
     paths: ctx.paths,
     vault: createVault({ paths: ctx.paths, env: ctx.io.env }),
     now: Date.now,
-    fetch: createHttpFetch({ signal: ctx.signal, env: ctx.io.env, log: verboseLog(ctx.io) }),
+    fetch: createHttpFetch({ signal: ctx.signal, env: ctx.io.env, log: verboseLog(ctx.io), maxBodyBytes: MAX_PROVIDER_BODY_BYTES }),
     httpTimeoutSeconds: ctx.httpTimeoutSeconds,
   };
 }

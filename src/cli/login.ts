@@ -1,7 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { Chalk } from 'chalk';
 import { formatDuration } from '../core/duration.js';
-import { createHttpFetch } from '../core/http.js';
+import { createHttpFetch, MAX_PROVIDER_BODY_BYTES } from '../core/http.js';
 import { login, type LoginOptions, type LoginResult } from '../core/login.js';
 import type { LoginSettings } from '../core/config.js';
 import type { DeviceAuthorization, PollNotice } from '../core/oidc/device-flow.js';
@@ -35,7 +35,7 @@ export function parseLoginOptions(flags: Record<string, unknown>): LoginCommandO
 export async function runLogin(options: LoginCommandOptions, ctx: CommandContext): Promise<void> {
   const { io } = ctx;
   const view = createLoginView(io, options);
-  const fetch = createHttpFetch({ signal: ctx.signal, env: io.env, log: verboseLog(io) });
+  const fetch = createHttpFetch({ signal: ctx.signal, env: io.env, log: verboseLog(io), maxBodyBytes: MAX_PROVIDER_BODY_BYTES });
   try {
     const result = await login({ ...options, profile: ctx.profile }, {
       paths: ctx.paths,

@@ -1,4 +1,5 @@
 import type { CustomFetch } from 'openid-client';
+import { providerError } from '../errors.js';
 
 export interface HttpOptions {
   /** Aborts every request in flight (Ctrl-C). */
@@ -9,7 +10,12 @@ export interface HttpOptions {
   log?: (line: string) => void;
   /** Defaults to the global fetch. */
   fetch?: typeof fetch;
+  /** Refuse response bodies larger than this (a hostile provider must not exhaust memory). */
+  maxBodyBytes?: number;
 }
+
+/** Discovery documents, JWKS and token responses are a few kilobytes; 1 MiB is plenty. */
+export const MAX_PROVIDER_BODY_BYTES = 1024 * 1024;
 
 /**
  * The fetch every request to the provider goes through: it ties requests to
@@ -27,12 +33,37 @@ export function createHttpFetch(options: HttpOptions = {}): CustomFetch {
     try {
       const response = await (await baseFetch())(url, { ...init, ...(signal ? { signal } : {}) });
       options.log?.(`${init.method} ${shown} → ${response.status} (${Math.round(performance.now() - started)} ms)`);
-      return response;
+      return options.maxBodyBytes === undefined ? response : await limitBody(response, options.maxBodyBytes, shown);
     } catch (err) {
       options.log?.(`${init.method} ${shown} → failed: ${err instanceof Error ? err.name : 'error'} (${Math.round(performance.now() - started)} ms)`);
       throw err;
     }
   };
+}
+
+/** Reads the body up to `max` bytes and hands it on as a new Response; more is a provider error. */
+async function limitBody(response: Response, max: number, shown: string): Promise<Response> {
+  const tooLarge = () => providerError(`The provider sent more than ${Math.round(max / 1024)} KiB from ${shown}; refused.`, { code: 'response_too_large' });
+  if (Number(response.headers.get('content-length') ?? 0) > max) {
+    await response.body?.cancel();
+    throw tooLarge();
+  }
+  if (!response.body) return response;
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const reader = response.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > max) {
+      await reader.cancel();
+      throw tooLarge();
+    }
+    chunks.push(value);
+  }
+  const nullBody = [101, 204, 205, 304].includes(response.status);
+  return new Response(nullBody ? null : Buffer.concat(chunks), { status: response.status, statusText: response.statusText, headers: response.headers });
 }
 
 function combineSignals(a: AbortSignal | undefined, b: AbortSignal | undefined): AbortSignal | undefined {

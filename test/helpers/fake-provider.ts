@@ -12,7 +12,15 @@ export type Reply =
   /** A token response with a freshly signed ID token. */
   | { tokens: TokenOptions }
   /** Close the connection without answering. */
-  | 'hangup';
+  | 'hangup'
+  /** Send the headers and half a body, then drop the connection. */
+  | 'reset'
+  /** Never answer. */
+  | 'hang'
+  /** A 200 JSON response of this many bytes. */
+  | { bigBody: number };
+
+export type Endpoint = 'discovery' | 'device' | 'token' | 'userinfo' | 'revocation' | 'jwks';
 
 export interface TokenOptions {
   /** Sign the ID token with a key the JWKS does not hold. */
@@ -20,6 +28,7 @@ export interface TokenOptions {
   claims?: Record<string, unknown>;
   scope?: string;
   alg?: 'none';
+  tokenType?: string;
 }
 
 export interface FakeProviderScript {
@@ -28,10 +37,16 @@ export interface FakeProviderScript {
   device?: Record<string, unknown>;
   /** Replies to successive token requests; the last one repeats. */
   token: Reply[];
+  /** Replaces every answer of an endpoint (tests change this after signing in). */
+  faults?: Partial<Record<Endpoint, Reply>>;
+  /** Endpoints the discovery document points to a port nothing listens on. */
+  refused?: Endpoint[];
 }
 
 export interface FakeProvider {
   issuer: string;
+  /** The live script: change faults between commands. */
+  script: FakeProviderScript;
   clientId: string;
   /** Time (ms, performance.now) and body of each token request. */
   tokenRequests: { at: number; body: URLSearchParams }[];
@@ -40,7 +55,7 @@ export interface FakeProvider {
   close(): Promise<void>;
 }
 
-export async function startFakeProvider(script: FakeProviderScript): Promise<FakeProvider> {
+export async function startFakeProvider(script: FakeProviderScript, closedPort = 9): Promise<FakeProvider> {
   const clientId = script.clientId ?? 'fake-client';
   const good = await generateKeyPair('ES256');
   const wrong = await generateKeyPair('ES256');
@@ -53,20 +68,34 @@ export async function startFakeProvider(script: FakeProviderScript): Promise<Fak
     void handle(req, res).catch(() => res.destroy());
   });
 
+  const endpointOf: Record<string, Endpoint> = {
+    '/.well-known/openid-configuration': 'discovery', '/device_authorization': 'device', '/token': 'token',
+    '/userinfo': 'userinfo', '/revoke': 'revocation', '/jwks': 'jwks',
+  };
+
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const body = await readBody(req);
-    const path = (req.url ?? '/').split('?')[0];
+    const path = (req.url ?? '/').split('?')[0]!;
+    const endpoint = endpointOf[path];
+    if (path === '/token') tokenRequests.push({ at: performance.now(), body: new URLSearchParams(body) });
+    const fault = endpoint ? script.faults?.[endpoint] : undefined;
+    if (fault) return answer(res, fault);
     if (path === '/.well-known/openid-configuration') {
+      const at = (name: Endpoint, route: string) => (script.refused?.includes(name) ? `http://127.0.0.1:${closedPort}${route}` : `${issuer}${route}`);
       return send(res, { status: 200, json: {
         issuer,
-        token_endpoint: `${issuer}/token`,
-        device_authorization_endpoint: `${issuer}/device_authorization`,
-        jwks_uri: `${issuer}/jwks`,
+        token_endpoint: at('token', '/token'),
+        device_authorization_endpoint: at('device', '/device_authorization'),
+        jwks_uri: at('jwks', '/jwks'),
+        userinfo_endpoint: at('userinfo', '/userinfo'),
+        revocation_endpoint: at('revocation', '/revoke'),
         id_token_signing_alg_values_supported: ['ES256'],
         grant_types_supported: ['urn:ietf:params:oauth:grant-type:device_code', 'refresh_token'],
       } });
     }
     if (path === '/jwks') return send(res, { status: 200, json: { keys: [jwk] } });
+    if (path === '/userinfo') return send(res, { status: 200, json: { sub: 'fake-user', name: 'Fake User', email: 'fake@example.test' } });
+    if (path === '/revoke') return send(res, { status: 200, body: '' });
     if (path === '/device_authorization') {
       return send(res, { status: 200, json: {
         device_code: 'fake-device-code-0123456789',
@@ -78,14 +107,22 @@ export async function startFakeProvider(script: FakeProviderScript): Promise<Fak
         ...script.device,
       } });
     }
-    if (path === '/token') {
-      tokenRequests.push({ at: performance.now(), body: new URLSearchParams(body) });
-      const reply = script.token[Math.min(tokenRequests.length - 1, script.token.length - 1)]!;
-      if (reply === 'hangup') return void res.destroy();
-      if ('tokens' in reply) return send(res, { status: 200, json: await tokenResponse(reply.tokens) });
-      return send(res, reply);
-    }
+    if (path === '/token') return answer(res, script.token[Math.min(tokenRequests.length - 1, script.token.length - 1)]!);
     return send(res, { status: 404, json: { error: 'not_found' } });
+  }
+
+  async function answer(res: ServerResponse, reply: Reply): Promise<void> {
+    if (reply === 'hangup') return void res.destroy();
+    if (reply === 'hang') return; // the client's timeout has to deal with it
+    if (reply === 'reset') {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': '100' });
+      res.write('{"access_token": "half');
+      setTimeout(() => res.destroy(), 20);
+      return;
+    }
+    if ('bigBody' in reply) return send(res, { status: 200, body: `{"padding":"${'x'.repeat(reply.bigBody)}"}`, headers: { 'content-type': 'application/json' } });
+    if ('tokens' in reply) return send(res, { status: 200, json: await tokenResponse(reply.tokens) });
+    return send(res, reply);
   }
 
   async function tokenResponse(options: TokenOptions): Promise<Record<string, unknown>> {
@@ -97,7 +134,7 @@ export async function startFakeProvider(script: FakeProviderScript): Promise<Fak
     issued.push(accessToken, refreshToken, idToken);
     return {
       access_token: accessToken,
-      token_type: 'Bearer',
+      token_type: options.tokenType ?? 'Bearer',
       expires_in: 300,
       refresh_token: refreshToken,
       id_token: idToken,
@@ -115,6 +152,7 @@ export async function startFakeProvider(script: FakeProviderScript): Promise<Fak
   issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
     issuer,
+    script,
     clientId,
     tokenRequests,
     issued,

@@ -120,17 +120,23 @@ export async function pollForTokens(
   let interval = authorization.intervalSeconds;
   let waitSeconds = interval;
   let failures = 0;
+  // The last poll's failure when it was transient: a code that expires while
+  // the provider cannot be reached is a provider error (exit 7), not a sign-in
+  // the user failed to complete (exit 5).
+  let unreachable: unknown;
+  const expired = (): DevloginError => (unreachable === undefined ? codeExpired() : providerGaveNoAnswer(unreachable, issuer));
 
   for (;;) {
     const remaining = authorization.expiresAt - now();
-    if (remaining <= 0) throw codeExpired();
+    if (remaining <= 0) throw expired();
     await sleepOrInterrupt(sleep, Math.min(waitSeconds * 1000, remaining), signal);
-    if (now() >= authorization.expiresAt) throw codeExpired();
+    if (now() >= authorization.expiresAt) throw expired();
     try {
       return await client.genericGrantRequest(config, DEVICE_CODE_GRANT, { device_code: authorization.deviceCode }, { DPoP: options.dpop });
     } catch (err) {
       if (signal.aborted) throw interruptedError();
       const code = oauthErrorCode(err);
+      unreachable = undefined;
       if (code === 'authorization_pending') {
         failures = 0;
         waitSeconds = interval;
@@ -152,6 +158,7 @@ export async function pollForTokens(
         // RFC 8628 §3.5: on a timeout (and here on 5xx too) reduce the polling
         // frequency; doubling the interval on each failure is the RECOMMENDED back-off.
         failures += 1;
+        unreachable = err;
         waitSeconds = Math.max(Math.min(interval * 2 ** failures, MAX_BACKOFF_SECONDS), retryAfterSeconds(err) ?? 0);
         options.onNotice?.({ kind: 'retry', reason: describeTransient(err), waitSeconds });
         continue;
@@ -159,6 +166,15 @@ export async function pollForTokens(
       throw translateOidcError(err, 'token', issuer);
     }
   }
+}
+
+function providerGaveNoAnswer(err: unknown, issuer: string): DevloginError {
+  const cause = translateOidcError(err, 'token', issuer);
+  return new DevloginError(EXIT.provider, `The code expired while the provider kept failing: ${cause.message}`, {
+    code: cause.code,
+    hint: 'Nothing was stored. Try again when the provider is back.',
+    cause: err,
+  });
 }
 
 function codeExpired(): DevloginError {

@@ -55,6 +55,10 @@ function networkDetail(err: unknown): { text: string; certificate: boolean } {
  */
 export function translateOidcError(err: unknown, step: OidcStep, issuer: string): DevloginError {
   if (err instanceof DevloginError) return err;
+  // Our own fetch's refusals (an oversized body) come back wrapped by openid-client.
+  for (let cause = (err as { cause?: unknown })?.cause, depth = 0; cause && depth < 4; cause = (cause as { cause?: unknown }).cause, depth += 1) {
+    if (cause instanceof DevloginError) return cause;
+  }
   const at = `at the ${step} endpoint of ${issuer}`;
 
   if (err instanceof ResponseBodyError) {
