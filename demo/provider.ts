@@ -45,6 +45,8 @@ export interface LocalProvider {
   requests: Map<string, number>;
   /** Every token response the provider sent, for tests that look for leaks. */
   issued: TokenSet[];
+  /** Every device code it handed out (secrets between the client and the provider). */
+  deviceCodes: string[];
   close(): Promise<void>;
 }
 
@@ -129,6 +131,10 @@ export async function startLocalProvider(options: LocalProviderOptions = {}): Pr
   provider.on('grant.success', (ctx: KoaContextWithOIDC) => {
     issued.push({ ...(ctx.body as TokenSet) });
   });
+  const deviceCodes: string[] = [];
+  provider.on('device_authorization.success', (_ctx: KoaContextWithOIDC, body: Record<string, unknown>) => {
+    deviceCodes.push(String(body.device_code));
+  });
   if (options.pollInterval !== undefined) {
     const interval = options.pollInterval;
     provider.on('device_authorization.success', (_ctx: KoaContextWithOIDC, body: Record<string, unknown>) => {
@@ -148,6 +154,7 @@ export async function startLocalProvider(options: LocalProviderOptions = {}): Pr
     provider,
     requests,
     issued,
+    deviceCodes,
     close: () => new Promise<void>((resolve) => {
       server.closeAllConnections();
       server.close(() => resolve());
