@@ -156,7 +156,9 @@ describe('token and exec', () => {
   it('exec forwards Ctrl-C to the child and exits as the child did', async () => {
     const { h } = await signedIn();
     const { spawn } = await import('node:child_process');
-    const child = spawn(process.execPath, [BIN, 'exec', '--', 'sh', '-c', 'trap "echo got-int; exit 7" INT; echo ready; while :; do sleep 0.05; done'], { env: h.env });
+    // A node child, not sh: dash can lose a trapped SIGINT that lands while it forks its loop's next command.
+    const script = 'process.on("SIGINT", () => { console.log("got-int"); process.exit(7); }); console.log("ready"); setInterval(() => {}, 1000);';
+    const child = spawn(process.execPath, [BIN, 'exec', '--', process.execPath, '-e', script], { env: h.env });
     let out = '';
     await new Promise<void>((resolve) => child.stdout.on('data', (chunk: Buffer) => {
       out += chunk.toString();
