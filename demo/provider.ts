@@ -43,6 +43,8 @@ export interface LocalProvider {
   provider: Provider;
   /** Counts requests by path, e.g. { '/token': 3 }. */
   requests: Map<string, number>;
+  /** The headers of the latest request to each path. */
+  lastHeaders: Map<string, import('node:http').IncomingHttpHeaders>;
   /** Every token response the provider sent, for tests that look for leaks. */
   issued: TokenSet[];
   /** Every device code it handed out (secrets between the client and the provider). */
@@ -127,6 +129,7 @@ export async function startLocalProvider(options: LocalProviderOptions = {}): Pr
     return new ProviderClass(issuer, configuration);
   });
   const requests = new Map<string, number>();
+  const lastHeaders: LocalProvider['lastHeaders'] = new Map();
   const issued: TokenSet[] = [];
   provider.on('grant.success', (ctx: KoaContextWithOIDC) => {
     issued.push({ ...(ctx.body as TokenSet) });
@@ -145,6 +148,7 @@ export async function startLocalProvider(options: LocalProviderOptions = {}): Pr
   server.on('request', (req, res) => {
     const path = (req.url ?? '/').split('?')[0] ?? '/';
     requests.set(path, (requests.get(path) ?? 0) + 1);
+    lastHeaders.set(path, req.headers);
     callback(req, res);
   });
 
@@ -153,6 +157,7 @@ export async function startLocalProvider(options: LocalProviderOptions = {}): Pr
     clientId,
     provider,
     requests,
+    lastHeaders,
     issued,
     deviceCodes,
     close: () => new Promise<void>((resolve) => {

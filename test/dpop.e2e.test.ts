@@ -57,6 +57,14 @@ describe('DPoP-bound sessions', () => {
     expect(newToken).not.toBe(accessToken);
     expect((await introspect(provider, newToken!)).cnf).toEqual(bound.cnf);
     expect((await runCli(['whoami', '--online', '--json'], h.env)).stdout).toContain('"dpop_bound":true');
+
+    // Revocation carries a proof too, and the bound refresh token ends.
+    const { refresh_token: refreshToken } = provider.issued.at(-1)!;
+    const revoked = await runCli(['revoke'], h.env);
+    expect(revoked.code, revoked.stderr).toBe(0);
+    expect(revoked.stderr).toContain('revoked, confirmed by the provider');
+    expect(String(provider.lastHeaders.get('/token/revocation')?.dpop)).toMatch(/^eyJ[\w-]+\.[\w-]+\.[\w-]+$/);
+    expect((await introspect(provider, refreshToken!)).active).toBe(false);
   });
 
   it('api sends a body and headers, and exits 7 on a non-2xx answer', async () => {

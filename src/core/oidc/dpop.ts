@@ -48,3 +48,20 @@ export async function dpopHandle(config: client.Configuration, stored: StoredDpo
   ]);
   return client.getDPoPHandle(config, { privateKey, publicKey });
 }
+
+/**
+ * A DPoP proof JWT (RFC 9449 §4.2) for a request openid-client sends without
+ * one: token revocation. RFC 7009 does not ask for it, but a provider that
+ * binds refresh tokens may, and it costs nothing to show possession.
+ */
+export async function dpopProof(stored: StoredDpopKey, method: string, url: string): Promise<string> {
+  const { SignJWT, importJWK } = await import('jose');
+  const key = await importJWK(stored.privateJwk as Parameters<typeof importJWK>[0], stored.alg);
+  const { kty, crv, x, y, n, e } = stored.publicJwk as Record<string, string | undefined>;
+  const jwk = Object.fromEntries(Object.entries({ kty, crv, x, y, n, e }).filter(([, value]) => value !== undefined));
+  const target = new URL(url);
+  return new SignJWT({ htm: method, htu: `${target.origin}${target.pathname}`, jti: webcrypto.randomUUID() })
+    .setProtectedHeader({ typ: 'dpop+jwt', alg: stored.alg, jwk })
+    .setIssuedAt()
+    .sign(key);
+}

@@ -2,6 +2,7 @@ import * as client from 'openid-client';
 import { providerError } from '../../errors.js';
 import { canonicalTokenType, type SessionRecord } from '../session.js';
 import { translateOidcError } from './errors.js';
+import { dpopProof, type StoredDpopKey } from './dpop.js';
 
 export { providerConfig } from './provider-config.js';
 export { dpopHandle } from './dpop.js';
@@ -43,6 +44,15 @@ export type RevocationOutcome = 'revoked' | 'no_endpoint';
  */
 export async function revokeTokens(config: client.Configuration, record: SessionRecord): Promise<RevocationOutcome> {
   if (!config.serverMetadata().revocation_endpoint) return 'no_endpoint';
+  const restore = record.dpop ? withDpopProofs(config, record.dpop) : () => undefined;
+  try {
+    return await revokeBoth(config, record);
+  } finally {
+    restore();
+  }
+}
+
+async function revokeBoth(config: client.Configuration, record: SessionRecord): Promise<RevocationOutcome> {
   const revoke = async (token: string, hint: 'refresh_token' | 'access_token') => {
     try {
       await client.tokenRevocation(config, token, { token_type_hint: hint });
@@ -53,6 +63,22 @@ export async function revokeTokens(config: client.Configuration, record: Session
   if (record.refreshToken) await revoke(record.refreshToken, 'refresh_token');
   await revoke(record.accessToken, 'access_token');
   return 'revoked';
+}
+
+/**
+ * Adds a DPoP proof to every POST this configuration sends, until the
+ * returned function is called (for revocation, which openid-client sends bare).
+ */
+function withDpopProofs(config: client.Configuration, stored: StoredDpopKey): () => void {
+  const previous = config[client.customFetch];
+  const inner = previous ?? ((url: string, init: client.CustomFetchOptions) => fetch(url, init));
+  config[client.customFetch] = async (url, init) => {
+    const headers = { ...init.headers, ...(init.method === 'POST' ? { dpop: await dpopProof(stored, init.method, url) } : {}) };
+    return inner(url, { ...init, headers });
+  };
+  return () => {
+    if (previous) config[client.customFetch] = previous;
+  };
 }
 
 /** RFC 7662 introspection: true/false for active, undefined when the provider offers none. */
