@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalProvider } from '../demo/provider.js';
 import { findLeaks, makeHome, readTree, runCli, startCli, type TestHome } from './helpers/cli.js';
-import { signIn, startProvider } from './helpers/session.js';
+import { introspect, signIn, startProvider } from './helpers/session.js';
 
 let provider: LocalProvider;
 const homes: TestHome[] = [];
@@ -116,6 +116,7 @@ describe('devlogin login', () => {
     expect(signedIn).toMatchObject({ profile: 'work', scope: 'openid email' });
     expect(seconds(signedIn.session_expires_at) - Date.now() / 1000).toBeGreaterThan(1780);
     expect(seconds(signedIn.session_expires_at) - Date.now() / 1000).toBeLessThanOrEqual(1800);
+    const firstAccessToken = provider.issued.at(-1)!.access_token!;
 
     const cli = startCli(['login', '--json', '--profile', 'work'], h.env);
     const verification = await cli.waitForEvent('verification');
@@ -126,6 +127,9 @@ describe('devlogin login', () => {
     expect(parseLines(second.stdout)[1]).toMatchObject({ profile: 'work', subject: 'bob', issuer: provider.issuer, scope: 'openid email' });
     const sessions = (await readTree(h.home)).filter((file) => file.path.includes('sessions'));
     expect(sessions.map((file) => file.path.replace(h.home, ''))).toEqual(['/sessions/work.json.enc']);
+    // The replaced session was revoked at the provider, not left valid.
+    expect((await introspect(provider, firstAccessToken)).active).toBe(false);
+    expect((await auditLines(h)).map((event) => [event.event, event.reason ?? null])).toEqual([['login', null], ['logout', 'replaced'], ['login', null]]);
   });
 
   it('exits 5 and stores nothing when the user denies', async () => {

@@ -111,7 +111,13 @@ export async function login(options: LoginOptions, deps: LoginDeps): Promise<Log
       ...(tokens.dpop ? { dpop: tokens.dpop } : {}),
     };
     if (deps.signal.aborted) throw new DevloginError(EXIT.interrupted, 'Interrupted; nothing was stored.');
-    await withProfileLock(paths, options.profile, () => vault.save(record, backend));
+    // The session this one replaces must not stay valid at the provider.
+    const replaced = await withProfileLock(paths, options.profile, async () => {
+      const previous = await vault.load(options.profile).catch(() => null);
+      await vault.save(record, backend);
+      return previous?.record;
+    });
+    if (replaced) await endReplacedSession(replaced, deps);
     await saveProfile(paths, options.profile, {
       issuer: settings.issuer,
       clientId: settings.clientId,
@@ -169,6 +175,23 @@ async function runDeviceFlow(settings: LoginSettings, dpopMode: DpopMode, truste
     throw providerError('The provider did not bind the tokens to the DPoP key (token_type is not DPoP), and DPoP is required.', { code: 'dpop_not_bound' });
   }
   return bound ? { provider, response, dpop: key.stored, dpopHandle } : { provider, response };
+}
+
+/** Best effort, short timeout: revokes the tokens of the session a new login replaced, and says so in the audit log. */
+async function endReplacedSession(previous: SessionRecord, deps: LoginDeps): Promise<void> {
+  let reason = 'replaced';
+  try {
+    const oidc = await import('./oidc/tokens.js');
+    const config = oidc.providerConfig(previous, { fetch: deps.fetch, timeoutSeconds: Math.min(3, deps.httpTimeoutSeconds) });
+    if ((await oidc.revokeTokens(config, previous)) !== 'revoked') reason = 'replaced_not_revoked';
+  } catch {
+    reason = 'replaced_not_revoked';
+    deps.events.onWarning?.('The session this login replaced could not be revoked at the provider.');
+  }
+  await appendAudit(deps.paths, {
+    event: 'logout', profile: previous.profile, outcome: 'success', reason,
+    issuer: previous.issuer, subject: previous.subject, clientId: previous.clientId, sessionId: previous.sessionId,
+  });
 }
 
 /** Applies the administrator's policy to the resolved settings: exit 2 naming the rule it breaks. */
