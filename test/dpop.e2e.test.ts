@@ -5,24 +5,17 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalProvider } from '../demo/provider.js';
-import { makeHome, runCli, type TestHome } from './helpers/cli.js';
+import { runCli, useTempHomes } from './helpers/cli.js';
 import { introspect, signIn, startProvider } from './helpers/session.js';
 
 let provider: LocalProvider;
-const homes: TestHome[] = [];
+const home = useTempHomes();
 beforeAll(async () => {
   provider = await startProvider();
 });
 afterAll(async () => {
   await provider.close();
-  await Promise.all(homes.map((h) => h.cleanup()));
 });
-
-async function home(): Promise<TestHome> {
-  const h = await makeHome();
-  homes.push(h);
-  return h;
-}
 
 describe('DPoP-bound sessions', () => {
   it('binds the tokens by default when the provider offers DPoP; api works, a plain Bearer is rejected', async () => {

@@ -10,7 +10,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeHome, readTree, runCli, type CliResult, type TestHome } from './helpers/cli.js';
+import { readTree, runCli, useTempHomes, type CliResult, type TestHome } from './helpers/cli.js';
 import { startFakeProvider, type Endpoint, type FakeProvider, type Reply } from './helpers/fake-provider.js';
 
 const html = '<!DOCTYPE html><html><body><h1>502 Bad Gateway</h1></body></html>';
@@ -40,7 +40,6 @@ const TOKEN_FAULTS: Record<string, Reply> = {
 };
 
 let closedPort: number;
-const homes: TestHome[] = [];
 const providers: FakeProvider[] = [];
 beforeAll(async () => {
   const server = createServer();
@@ -50,15 +49,10 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await Promise.all(providers.map((p) => p.close()));
-  await Promise.all(homes.map((h) => h.cleanup()));
 });
 
-async function home(): Promise<TestHome> {
-  // A 1 s request timeout keeps the "hang" cases short.
-  const h = await makeHome({ DEVLOGIN_HTTP_TIMEOUT: '1s' });
-  homes.push(h);
-  return h;
-}
+// A 1 s request timeout keeps the "hang" cases short.
+const home = useTempHomes({ DEVLOGIN_HTTP_TIMEOUT: '1s' });
 
 async function fake(endpoint: Endpoint | undefined, fault: Reply | 'refused' | undefined): Promise<FakeProvider> {
   const provider = await startFakeProvider({

@@ -8,23 +8,17 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalProvider } from '../demo/provider.js';
-import { findLeaks, makeHome, readTree, runCli, startCli, type TestHome } from './helpers/cli.js';
+import { findLeaks, readTree, runCli, startCli, useTempHomes, type TestHome } from './helpers/cli.js';
 import { introspect, signIn, startProvider } from './helpers/session.js';
 
 let provider: LocalProvider;
-const homes: TestHome[] = [];
-async function home(extra?: NodeJS.ProcessEnv): Promise<TestHome> {
-  const created = await makeHome(extra);
-  homes.push(created);
-  return created;
-}
+const home = useTempHomes();
 
 beforeAll(async () => {
   provider = await startProvider();
 });
 afterAll(async () => {
   await provider.close();
-  await Promise.all(homes.map((h) => h.cleanup()));
 });
 
 /** A port nothing listens on. */

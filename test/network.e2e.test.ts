@@ -12,18 +12,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalProvider } from '../demo/provider.js';
-import { makeHome, runCli, type TestHome } from './helpers/cli.js';
+import { runCli, useTempHomes } from './helpers/cli.js';
 import { fetchVia, signIn, startProvider } from './helpers/session.js';
 
-const homes: TestHome[] = [];
-afterAll(async () => {
-  await Promise.all(homes.map((h) => h.cleanup()));
-});
-async function home(extra?: NodeJS.ProcessEnv): Promise<TestHome> {
-  const h = await makeHome(extra);
-  homes.push(h);
-  return h;
-}
+const home = useTempHomes();
 
 /** The proxy knows the test provider's name, which nothing else resolves. */
 const resolve = (host: string) => (host.endsWith('.localhost') ? '127.0.0.1' : host);

@@ -8,6 +8,7 @@ import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { afterAll } from 'vitest';
 
 export const BIN = fileURLToPath(new URL('../../bin/devlogin', import.meta.url));
 
@@ -37,6 +38,19 @@ export async function makeHome(extra: NodeJS.ProcessEnv = {}): Promise<TestHome>
     ...extra,
   };
   return { home, env, cleanup: () => rm(home, { recursive: true, force: true }) };
+}
+
+/** Temporary homes for one test file, all removed after it. */
+export function useTempHomes(defaults: NodeJS.ProcessEnv = {}): (extra?: NodeJS.ProcessEnv) => Promise<TestHome> {
+  const homes: TestHome[] = [];
+  afterAll(async () => {
+    await Promise.all(homes.map((h) => h.cleanup()));
+  });
+  return async (extra = {}) => {
+    const h = await makeHome({ ...defaults, ...extra });
+    homes.push(h);
+    return h;
+  };
 }
 
 export interface CliResult {
