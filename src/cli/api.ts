@@ -4,7 +4,8 @@ import { isSecureUrl } from '../core/oidc/issuer-url.js';
 import { printable } from '../core/text.js';
 import { DevloginError, EXIT, usageError } from '../errors.js';
 import { createHttpFetch } from '../core/http.js';
-import { parseMinTtl, sessionDeps, verboseLog, type CommandContext } from './context.js';
+import { verboseLog, type CommandContext } from './context.js';
+import { parseMinTtl, sessionDeps } from './session-deps.js';
 
 export interface ApiOptions {
   url: URL;

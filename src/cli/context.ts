@@ -2,9 +2,6 @@ import { homedir } from 'node:os';
 import { DEFAULT_PROFILE, validateProfileName } from '../core/config.js';
 import { parseDuration } from '../core/duration.js';
 import { resolvePaths, type Paths } from '../core/paths.js';
-import type { SessionDeps } from '../core/active-session.js';
-import { createHttpFetch, MAX_PROVIDER_BODY_BYTES } from '../core/http.js';
-import { createVault } from '../core/vault/vault.js';
 import type { IO } from '../io.js';
 
 /** Options every command accepts. */
@@ -48,24 +45,6 @@ export function createContext(
     trapSignals,
   };
 }
-
-/** The vault, clock and network a command that uses sessions needs. */
-export function sessionDeps(ctx: CommandContext): SessionDeps {
-  return {
-    paths: ctx.paths,
-    vault: createVault({ paths: ctx.paths, env: ctx.io.env }),
-    now: Date.now,
-    fetch: createHttpFetch({ signal: ctx.signal, env: ctx.io.env, log: verboseLog(ctx.io), maxBodyBytes: MAX_PROVIDER_BODY_BYTES }),
-    httpTimeoutSeconds: ctx.httpTimeoutSeconds,
-  };
-}
-
-/** Parses --min-ttl (default 60 s). */
-export function parseMinTtl(value: unknown): number {
-  return typeof value === 'string' ? parseDuration(value, 'min TTL', { allowZero: true }) : DEFAULT_MIN_TTL_SECONDS;
-}
-
-export const DEFAULT_MIN_TTL_SECONDS = 60;
 
 /** --verbose lines on stderr, prefixed so they are easy to tell apart. */
 export function verboseLog(io: IO): ((line: string) => void) | undefined {

@@ -3,7 +3,8 @@ import { constants } from 'node:os';
 import { basename } from 'node:path';
 import { assertBearer, audit, ensureFresh, withSession } from '../core/active-session.js';
 import { usageError } from '../errors.js';
-import { parseMinTtl, sessionDeps, type CommandContext } from './context.js';
+import type { CommandContext } from './context.js';
+import { parseMinTtl, sessionDeps } from './session-deps.js';
 
 export interface ExecOptions {
   minTtlSeconds: number;

@@ -1,7 +1,8 @@
 import { purge, type SessionDeps } from '../core/active-session.js';
 import { withProfileLock } from '../core/vault/lock.js';
 import { DevloginError } from '../errors.js';
-import { sessionDeps, type CommandContext } from './context.js';
+import type { CommandContext } from './context.js';
+import { sessionDeps } from './session-deps.js';
 
 export interface LogoutOptions {
   all: boolean;

@@ -1,6 +1,8 @@
 import { audit, withStoredSession, type SessionDeps } from '../core/active-session.js';
+import { profileFlag } from '../core/config.js';
 import { DevloginError, EXIT, providerError } from '../errors.js';
-import { sessionDeps, type CommandContext } from './context.js';
+import type { CommandContext } from './context.js';
+import { sessionDeps } from './session-deps.js';
 
 export interface RevokeOptions {
   all: boolean;
@@ -33,7 +35,7 @@ export async function runRevoke(options: RevokeOptions, ctx: CommandContext): Pr
 }
 
 async function revokeProfile(profile: string, deps: SessionDeps, ctx: CommandContext): Promise<void> {
-  const keep = `The session of profile "${profile}" was kept so that you can retry "devlogin revoke"; "devlogin logout --local${profile === 'default' ? '' : ` --profile ${profile}`}" drops it without telling the provider.`;
+  const keep = `The session of profile "${profile}" was kept so that you can retry "devlogin revoke"; "devlogin logout --local${profileFlag(profile)}" drops it without telling the provider.`;
   const oidc = await import('../core/oidc/tokens.js');
   await withStoredSession(profile, deps, async (loaded) => {
     const { record } = loaded;

@@ -1,6 +1,7 @@
 import { assertBearer, audit, ensureFresh, withSession } from '../core/active-session.js';
 import { toIso } from '../core/session.js';
-import { parseMinTtl, sessionDeps, writeJsonLine, type CommandContext } from './context.js';
+import { writeJsonLine, type CommandContext } from './context.js';
+import { parseMinTtl, sessionDeps } from './session-deps.js';
 
 export interface TokenOptions {
   minTtlSeconds: number;

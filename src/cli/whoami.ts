@@ -3,7 +3,8 @@ import { formatDuration } from '../core/duration.js';
 import { toIso, type SessionRecord } from '../core/session.js';
 import type { VaultBackend } from '../core/vault/vault.js';
 import { DevloginError, EXIT } from '../errors.js';
-import { sessionDeps, writeJsonLine, type CommandContext } from './context.js';
+import { writeJsonLine, type CommandContext } from './context.js';
+import { sessionDeps } from './session-deps.js';
 
 export interface WhoamiOptions {
   online: boolean;

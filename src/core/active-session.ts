@@ -1,6 +1,7 @@
 import type * as client from 'openid-client';
 import { DevloginError, EXIT } from '../errors.js';
 import { appendAudit, type AuditEvent } from './audit.js';
+import { profileFlag } from './config.js';
 import type { Paths } from './paths.js';
 import { isSessionExpired, toIso, type SessionRecord } from './session.js';
 import { withProfileLock } from './vault/lock.js';
@@ -25,7 +26,7 @@ const loadOidc = () => import('./oidc/tokens.js');
 export const BEST_EFFORT_TIMEOUT_SECONDS = 3;
 
 const seconds = (deps: SessionDeps): number => Math.floor(deps.now() / 1000);
-const loginCommand = (profile: string): string => `"devlogin login${profile === 'default' ? '' : ` --profile ${profile}`}"`;
+const loginCommand = (profile: string): string => `"devlogin login${profileFlag(profile)}"`;
 
 export function notSignedIn(profile: string): DevloginError {
   return new DevloginError(EXIT.notSignedIn, `Not signed in (profile "${profile}").`, { hint: `Run ${loginCommand(profile)}.`, code: 'not_signed_in' });
@@ -222,7 +223,7 @@ export async function checkOnline(loaded: LoadedSession, deps: SessionDeps): Pro
 export function assertBearer(record: SessionRecord): void {
   if (!record.dpop) return;
   throw new DevloginError(EXIT.usage, 'This session\'s access token is bound to a DPoP key (RFC 9449) and is useless as a plain Bearer token.', {
-    hint: `Use "devlogin api URL" to call APIs with it${record.profile === 'default' ? '' : ` --profile ${record.profile}`}, or sign in with --no-dpop to get a Bearer token.`,
+    hint: `Use "devlogin api URL" to call APIs with it${profileFlag(record.profile)}, or sign in with --no-dpop to get a Bearer token.`,
     code: 'dpop_bound',
   });
 }

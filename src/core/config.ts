@@ -25,6 +25,11 @@ export const DEFAULT_SCOPE = 'openid profile email offline_access';
 export const DEFAULT_MAX_SESSION_SECONDS = 3600;
 export const MAX_SESSION_CEILING_SECONDS = 12 * 3600;
 
+/** The ` --profile NAME` to add to a suggested command: nothing for the default profile. */
+export function profileFlag(profile: string): string {
+  return profile === DEFAULT_PROFILE ? '' : ` --profile ${profile}`;
+}
+
 const PROFILE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 /** Profile names become file names, so they are kept to a safe alphabet. */

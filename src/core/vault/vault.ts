@@ -1,6 +1,7 @@
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DevloginError, usageError, vaultError } from '../../errors.js';
+import { profileFlag } from '../config.js';
 import { writeFileAtomic, readFileOrNull, isNotFound } from '../fs-safe.js';
 import { sessionsDir, type Paths } from '../paths.js';
 import { metaOf, type SessionMeta, type SessionRecord } from '../session.js';
@@ -59,7 +60,7 @@ export interface Vault {
 }
 
 const corruptHint = (profile: string): string =>
-  `Run "devlogin logout --local${profile === 'default' ? '' : ` --profile ${profile}`}" to drop it, then sign in again.`;
+  `Run "devlogin logout --local${profileFlag(profile)}" to drop it, then sign in again.`;
 
 export function createVault({ paths, env, keyStore }: VaultOptions): Vault {
   const keychain = keyStore ?? createOsKeyStore(env.DEVLOGIN_KEYCHAIN_SERVICE || DEFAULT_KEYCHAIN_SERVICE, undefined, env.DBUS_SESSION_BUS_ADDRESS);
