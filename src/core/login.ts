@@ -1,5 +1,6 @@
 import * as client from 'openid-client';
 import { DevloginError, EXIT, providerError } from '../errors.js';
+import { BEST_EFFORT_TIMEOUT_SECONDS } from './active-session.js';
 import { appendAudit } from './audit.js';
 import { readConfig, resolveLoginSettings, saveProfile, type LoginSettings } from './config.js';
 import { formatDuration } from './duration.js';
@@ -182,7 +183,7 @@ async function endReplacedSession(previous: SessionRecord, deps: LoginDeps): Pro
   let reason = 'replaced';
   try {
     const oidc = await import('./oidc/tokens.js');
-    const config = oidc.providerConfig(previous, { fetch: deps.fetch, timeoutSeconds: Math.min(3, deps.httpTimeoutSeconds) });
+    const config = oidc.providerConfig(previous, { fetch: deps.fetch, timeoutSeconds: Math.min(BEST_EFFORT_TIMEOUT_SECONDS, deps.httpTimeoutSeconds) });
     if ((await oidc.revokeTokens(config, previous)) !== 'revoked') reason = 'replaced_not_revoked';
   } catch {
     reason = 'replaced_not_revoked';
