@@ -1,12 +1,20 @@
 // Bundles the CLI into a few files: loading one module is much faster than
 // resolving twenty, and whoami/token are called in loops by scripts.
 // Heavy or path-sensitive packages stay external and load only when needed.
+//
+// Two outputs:
+// - dist/cli/main.js and chunks/: the full CLI, an ES module split per command;
+// - dist/cli/entry.cjs: what bin/devlogin runs. CommonJS, so a whoami or token
+//   answered by the fast path never starts the ES module loader; it imports
+//   main.js for everything else.
 import { readFileSync, rmSync } from 'node:fs';
 import { build } from 'esbuild';
 
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
 
 rmSync(new URL('../dist/cli', import.meta.url), { recursive: true, force: true });
+
+const external = ['@napi-rs/keyring', 'openid-client', 'ora', 'open', 'qrcode-terminal', 'chalk', 'undici', 'tldts'];
 
 await build({
   entryPoints: ['src/cli/main.ts'],
@@ -16,10 +24,24 @@ await build({
   format: 'esm',
   platform: 'node',
   target: 'node20',
-  external: ['@napi-rs/keyring', 'openid-client', 'ora', 'open', 'qrcode-terminal', 'chalk', 'undici', 'tldts'],
+  external,
   chunkNames: 'chunks/[name]-[hash]',
   // commander is CommonJS: give its require() calls a real require.
   banner: { js: "import { createRequire as __devloginRequire } from 'node:module'; const require = __devloginRequire(import.meta.url);" },
   define: { DEVLOGIN_VERSION: JSON.stringify(version) },
+  logLevel: 'warning',
+});
+
+await build({
+  entryPoints: ['src/cli/entry.ts'],
+  outfile: 'dist/cli/entry.cjs',
+  bundle: true,
+  format: 'cjs',
+  platform: 'node',
+  target: 'node20',
+  external: [...external, './main.js'],
+  // keychain.ts resolves the binding with createRequire(import.meta.url).
+  banner: { js: "const __devloginUrl = require('node:url').pathToFileURL(__filename).href;" },
+  define: { 'import.meta.url': '__devloginUrl' },
   logLevel: 'warning',
 });

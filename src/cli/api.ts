@@ -1,11 +1,12 @@
 import { readFile } from 'node:fs/promises';
-import { audit, ensureFresh, withSession } from '../core/active-session.js';
+import { ensureFresh, withSession } from '../core/active-session.js';
+import { audit } from '../core/audit.js';
 import { isSecureUrl } from '../core/oidc/issuer-url.js';
 import { printable } from '../core/text.js';
 import { DevloginError, EXIT, usageError } from '../errors.js';
 import { createHttpFetch } from '../core/http.js';
-import { verboseLog, type CommandContext } from './context.js';
-import { parseMinTtl, sessionDeps } from './session-deps.js';
+import { parseMinTtl, verboseLog, type CommandContext } from './context.js';
+import { sessionDeps } from './session-deps.js';
 
 export interface ApiOptions {
   url: URL;

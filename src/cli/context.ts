@@ -27,6 +27,12 @@ export interface CommandContext {
 }
 
 export const DEFAULT_HTTP_TIMEOUT_SECONDS = 15;
+export const DEFAULT_MIN_TTL_SECONDS = 60;
+
+/** Parses --min-ttl (default 60 s). */
+export function parseMinTtl(value: unknown): number {
+  return typeof value === 'string' ? parseDuration(value, 'min TTL', { allowZero: true }) : DEFAULT_MIN_TTL_SECONDS;
+}
 
 export function createContext(
   io: IO,

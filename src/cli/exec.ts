@@ -1,10 +1,11 @@
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import { basename } from 'node:path';
-import { assertBearer, audit, ensureFresh, withSession } from '../core/active-session.js';
+import { assertBearer, ensureFresh, withSession } from '../core/active-session.js';
+import { audit } from '../core/audit.js';
 import { usageError } from '../errors.js';
-import type { CommandContext } from './context.js';
-import { parseMinTtl, sessionDeps } from './session-deps.js';
+import { parseMinTtl, type CommandContext } from './context.js';
+import { sessionDeps } from './session-deps.js';
 
 export interface ExecOptions {
   minTtlSeconds: number;

@@ -1,7 +1,8 @@
 import { CommanderError } from 'commander';
-import { DevloginError, EXIT, toDevloginError } from '../errors.js';
+import { EXIT } from '../errors.js';
 import { createProcessIO, type IO } from '../io.js';
 import { buildProgram } from './program.js';
+import { reportError } from './report.js';
 
 /** What `exec` passes on to its child. */
 const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
@@ -47,31 +48,17 @@ async function main(argv: string[]): Promise<number> {
     await program.parseAsync(argv, { from: 'user' });
     return exitCode;
   } catch (err) {
-    return reportError(io, err);
+    return report(io, err);
   }
 }
 
-function reportError(io: IO, err: unknown): number {
+function report(io: IO, err: unknown): number {
   if (err instanceof CommanderError) {
     if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return EXIT.ok;
     io.stderr.write(`devlogin: ${err.message.replace(/^error: /, '')} (see devlogin --help)\n`);
     return EXIT.usage;
   }
-  const error = toDevloginError(err);
-  if (error.exitCode === EXIT.interrupted) io.stderr.write('\n');
-  io.stderr.write(`devlogin: ${error.message}${error.hint ? ` ${error.hint}` : ''}\n`);
-  if (io.verbose) io.stderr.write(`${describeCause(error)}\n`);
-  return error.exitCode;
-}
-
-function describeCause(error: DevloginError): string {
-  const lines: string[] = [];
-  let cause: unknown = error;
-  for (let depth = 0; depth < 6 && cause instanceof Error; depth += 1) {
-    lines.push(`[devlogin] ${depth === 0 ? '' : 'caused by: '}${cause.stack ?? cause.message}`);
-    cause = cause.cause;
-  }
-  return lines.join('\n');
+  return reportError(io, err);
 }
 
 /** Set by the bundler (scripts/bundle.mjs) from package.json. */

@@ -1,4 +1,5 @@
-import { audit, withStoredSession, type SessionDeps } from '../core/active-session.js';
+import { withStoredSession, type SessionDeps } from '../core/active-session.js';
+import { audit } from '../core/audit.js';
 import { profileFlag } from '../core/config.js';
 import { DevloginError, EXIT, providerError } from '../errors.js';
 import type { CommandContext } from './context.js';

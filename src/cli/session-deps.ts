@@ -1,5 +1,4 @@
 import type { SessionDeps } from '../core/active-session.js';
-import { parseDuration } from '../core/duration.js';
 import { createHttpFetch, MAX_PROVIDER_BODY_BYTES } from '../core/http.js';
 import { createVault } from '../core/vault/vault.js';
 import { verboseLog, type CommandContext } from './context.js';
@@ -17,10 +16,3 @@ export function sessionDeps(ctx: CommandContext): SessionDeps {
     httpTimeoutSeconds: ctx.httpTimeoutSeconds,
   };
 }
-
-/** Parses --min-ttl (default 60 s). */
-export function parseMinTtl(value: unknown): number {
-  return typeof value === 'string' ? parseDuration(value, 'min TTL', { allowZero: true }) : DEFAULT_MIN_TTL_SECONDS;
-}
-
-export const DEFAULT_MIN_TTL_SECONDS = 60;

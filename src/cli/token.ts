@@ -1,7 +1,8 @@
-import { assertBearer, audit, ensureFresh, withSession } from '../core/active-session.js';
-import { toIso } from '../core/session.js';
-import { writeJsonLine, type CommandContext } from './context.js';
-import { parseMinTtl, sessionDeps } from './session-deps.js';
+import { assertBearer, ensureFresh, withSession } from '../core/active-session.js';
+import { audit } from '../core/audit.js';
+import { parseMinTtl, type CommandContext } from './context.js';
+import { sessionDeps } from './session-deps.js';
+import { writeToken } from './session-output.js';
 
 export interface TokenOptions {
   minTtlSeconds: number;
@@ -21,13 +22,5 @@ export async function runToken(options: TokenOptions, ctx: CommandContext): Prom
     await audit(deps, 'token_read', fresh.record);
     return fresh;
   });
-  if (options.json) {
-    writeJsonLine(ctx.io, {
-      access_token: record.accessToken,
-      token_type: record.tokenType,
-      expires_at: record.accessTokenExpiresAt === null ? null : toIso(record.accessTokenExpiresAt),
-    });
-  } else {
-    ctx.io.stdout.write(`${record.accessToken}\n`);
-  }
+  writeToken(ctx.io, record, options.json);
 }

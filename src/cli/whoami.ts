@@ -1,9 +1,7 @@
-import { checkOnline, ensureFresh, withSession, type OnlineCheck } from '../core/active-session.js';
-import { formatDuration } from '../core/duration.js';
-import { toIso, type SessionRecord } from '../core/session.js';
-import type { VaultBackend } from '../core/vault/vault.js';
+import { checkOnline, ensureFresh, withSession } from '../core/active-session.js';
 import { DevloginError, EXIT } from '../errors.js';
 import { writeJsonLine, type CommandContext } from './context.js';
+import { writeWhoami, type WhoamiReport } from './session-output.js';
 import { sessionDeps } from './session-deps.js';
 
 export interface WhoamiOptions {
@@ -21,7 +19,7 @@ export function parseWhoamiOptions(flags: Record<string, unknown>): WhoamiOption
  */
 export async function runWhoami(options: WhoamiOptions, ctx: CommandContext): Promise<void> {
   const deps = sessionDeps(ctx);
-  let report: { record: SessionRecord; backend: VaultBackend; online?: OnlineCheck };
+  let report: WhoamiReport;
   try {
     report = await withSession(ctx.profile, deps, async (loaded) => {
       if (!options.online) return { record: loaded.record, backend: loaded.backend };
@@ -35,54 +33,5 @@ export async function runWhoami(options: WhoamiOptions, ctx: CommandContext): Pr
     }
     throw err;
   }
-  const now = Date.now() / 1000;
-  const { record, backend, online } = report;
-  if (options.json) {
-    writeJsonLine(ctx.io, whoamiJson(record, backend, now, online));
-    return;
-  }
-  const who = record.claims.name ?? record.claims.preferred_username ?? record.subject;
-  const lines = [
-    `Signed in to ${record.issuer} as ${who}${record.claims.email ? ` <${record.claims.email}>` : ''}`,
-    `  profile  ${record.profile}`,
-    `  subject  ${record.subject}`,
-    `  client   ${record.clientId}`,
-    `  scope    ${record.scope}`,
-    `  token    ${tokenState(record, now)}`,
-    `  session  ends ${toIso(record.sessionExpiresAt)} (in ${formatDuration(record.sessionExpiresAt - now)})`,
-    `  vault    ${backend === 'keychain' ? 'OS keychain' : 'passphrase'}`,
-    `  binding  ${record.dpop ? `DPoP (${record.dpop.alg}): use "devlogin api"` : 'Bearer'}`,
-  ];
-  if (online) lines.push(`  online   valid, confirmed by the provider (${online.checkedWith.join(', ') || 'token accepted'})`);
-  ctx.io.stdout.write(`${lines.join('\n')}\n`);
-}
-
-function tokenState(record: SessionRecord, now: number): string {
-  if (record.accessTokenExpiresAt === null) return 'no expiry given by the provider';
-  const left = record.accessTokenExpiresAt - now;
-  return left > 0
-    ? `expires ${toIso(record.accessTokenExpiresAt)} (in ${formatDuration(left)})`
-    : `expired ${toIso(record.accessTokenExpiresAt)}; ${record.refreshToken ? 'refreshed on next use' : 'no refresh token'}`;
-}
-
-/** The stable --json shape (documented in the README). */
-function whoamiJson(record: SessionRecord, backend: VaultBackend, now: number, online: OnlineCheck | undefined): Record<string, unknown> {
-  return {
-    profile: record.profile,
-    signed_in: true,
-    issuer: record.issuer,
-    client_id: record.clientId,
-    subject: record.subject,
-    name: record.claims.name ?? null,
-    email: record.claims.email ?? null,
-    preferred_username: record.claims.preferred_username ?? null,
-    scope: record.scope,
-    access_token_expires_at: record.accessTokenExpiresAt === null ? null : toIso(record.accessTokenExpiresAt),
-    access_token_valid: record.accessTokenExpiresAt === null || record.accessTokenExpiresAt > now,
-    session_expires_at: toIso(record.sessionExpiresAt),
-    session_id: record.sessionId,
-    vault: backend,
-    dpop_bound: record.dpop !== undefined,
-    online: online ? { active: true, checked_with: online.checkedWith } : null,
-  };
+  writeWhoami(ctx.io, report, options.json, Date.now() / 1000);
 }

@@ -1,9 +1,9 @@
 import type * as client from 'openid-client';
 import { DevloginError, EXIT } from '../errors.js';
-import { appendAudit, type AuditEvent } from './audit.js';
+import { appendAudit, audit } from './audit.js';
 import { profileFlag } from './config.js';
 import type { Paths } from './paths.js';
-import { isSessionExpired, toIso, type SessionRecord } from './session.js';
+import { isSessionExpired, needsRefresh, toIso, type SessionRecord } from './session.js';
 import { withProfileLock } from './vault/lock.js';
 import type { LoadedSession, Vault } from './vault/vault.js';
 
@@ -65,11 +65,6 @@ async function loadActive(profile: string, deps: SessionDeps): Promise<LoadedSes
   const loaded = await deps.vault.load(profile);
   if (!loaded) throw notSignedIn(profile);
   return loaded;
-}
-
-/** True when the access token is missing its expiry margin (null expiry: assume valid). */
-export function needsRefresh(record: SessionRecord, minTtlSeconds: number, nowSeconds: number): boolean {
-  return record.accessTokenExpiresAt !== null && record.accessTokenExpiresAt - nowSeconds <= minTtlSeconds;
 }
 
 /**
@@ -148,27 +143,6 @@ export async function purge(
     ...(meta ? { issuer: meta.issuer, subject: meta.subject, clientId: meta.clientId, sessionId: meta.sessionId } : {}),
   });
   return { revoked, ...(revokeError ? { revokeError } : {}) };
-}
-
-/** Writes an audit event about a session. */
-export function audit(
-  deps: Pick<SessionDeps, 'paths'>,
-  event: AuditEvent['event'],
-  record: SessionRecord,
-  extra: Partial<Pick<AuditEvent, 'outcome' | 'reason' | 'command'>> = {},
-): Promise<void> {
-  return appendAudit(deps.paths, {
-    event,
-    profile: record.profile,
-    outcome: extra.outcome ?? 'success',
-    issuer: record.issuer,
-    subject: record.subject,
-    clientId: record.clientId,
-    scope: record.scope,
-    sessionId: record.sessionId,
-    ...(extra.reason ? { reason: extra.reason } : {}),
-    ...(extra.command ? { command: extra.command } : {}),
-  });
 }
 
 export interface OnlineCheck {

@@ -1,6 +1,7 @@
-import { appendFile, chmod, stat } from 'node:fs/promises';
+import { appendFileSync, chmodSync, statSync } from 'node:fs';
 import { ensurePrivateDir } from './fs-safe.js';
 import { auditFile, type Paths } from './paths.js';
+import type { SessionRecord } from './session.js';
 
 export type AuditEventName =
   | 'login' | 'login_failed' | 'refresh' | 'token_read' | 'exec' | 'logout' | 'revoke' | 'session_expired';
@@ -29,7 +30,27 @@ export async function appendAudit(paths: Paths, event: AuditEvent, now: Date = n
   const file = auditFile(paths);
   await ensurePrivateDir(paths.stateDir);
   const line = `${JSON.stringify({ time: now.toISOString(), ...event })}\n`;
-  await appendFile(file, line, { mode: 0o600 });
-  const info = await stat(file);
-  if ((info.mode & 0o077) !== 0) await chmod(file, 0o600);
+  appendFileSync(file, line, { mode: 0o600 });
+  if ((statSync(file).mode & 0o077) !== 0) chmodSync(file, 0o600);
+}
+
+/** Writes an audit event about a session, from its record (never a token). */
+export function audit(
+  deps: { paths: Paths },
+  event: AuditEventName,
+  record: SessionRecord,
+  extra: Partial<Pick<AuditEvent, 'outcome' | 'reason' | 'command'>> = {},
+): Promise<void> {
+  return appendAudit(deps.paths, {
+    event,
+    profile: record.profile,
+    outcome: extra.outcome ?? 'success',
+    issuer: record.issuer,
+    subject: record.subject,
+    clientId: record.clientId,
+    scope: record.scope,
+    sessionId: record.sessionId,
+    ...(extra.reason ? { reason: extra.reason } : {}),
+    ...(extra.command ? { command: extra.command } : {}),
+  });
 }

@@ -1,12 +1,16 @@
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { chmodSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { open, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+
+// The small calls on every whoami and token (a folder check, a file read)
+// are synchronous: a command has nothing else to do meanwhile, and each
+// asynchronous call is a round trip through libuv's thread pool.
 
 /** Creates a folder (and parents) readable only by the user: mode 0700. */
 export async function ensurePrivateDir(dir: string): Promise<void> {
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  const info = await stat(dir);
-  if ((info.mode & 0o077) !== 0) await chmod(dir, 0o700);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  if ((statSync(dir).mode & 0o077) !== 0) chmodSync(dir, 0o700);
 }
 
 /**
@@ -50,7 +54,7 @@ async function syncDir(dir: string): Promise<void> {
 /** Reads a file, or null when it does not exist. */
 export async function readFileOrNull(path: string): Promise<Buffer | null> {
   try {
-    return await readFile(path);
+    return readFileSync(path);
   } catch (err) {
     if (isNotFound(err)) return null;
     throw err;

@@ -64,6 +64,11 @@ export function isSessionExpired(meta: Pick<SessionMeta, 'sessionExpiresAt'>, no
   return nowSeconds >= meta.sessionExpiresAt;
 }
 
+/** True when the access token is missing its expiry margin (null expiry: assume valid). */
+export function needsRefresh(session: Pick<SessionMeta, 'accessTokenExpiresAt'>, minTtlSeconds: number, nowSeconds: number): boolean {
+  return session.accessTokenExpiresAt !== null && session.accessTokenExpiresAt - nowSeconds <= minTtlSeconds;
+}
+
 export const toIso = (epochSeconds: number): string => new Date(epochSeconds * 1000).toISOString();
 
 /**

@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import { arch, platform } from 'node:os';
 import { DevloginError, vaultError } from '../../errors.js';
 import { checkSessionBus } from './dbus-preflight.js';
 
@@ -25,7 +26,22 @@ type Keyring = typeof import('@napi-rs/keyring');
  * whoami and token a few milliseconds each.
  */
 let keyring: Keyring | undefined;
-const loadKeyring = (): Keyring => (keyring ??= createRequire(import.meta.url)('@napi-rs/keyring') as Keyring);
+const loadKeyring = (): Keyring => (keyring ??= requireKeyring());
+
+function requireKeyring(): Keyring {
+  const load = createRequire(import.meta.url);
+  // The binding's index.js spends about 1.5 ms working out which C library
+  // this is before it loads its platform package; on glibc Linux, load that
+  // package directly. On musl it is not installed, and the index decides.
+  if (platform() === 'linux' && (arch() === 'x64' || arch() === 'arm64')) {
+    try {
+      return load(`@napi-rs/keyring-linux-${arch()}-gnu`) as Keyring;
+    } catch {
+      // fall through to the index
+    }
+  }
+  return load('@napi-rs/keyring') as Keyring;
+}
 
 /**
  * The OS credential store through @napi-rs/keyring. On Linux it is pinned to

@@ -1,0 +1,22 @@
+import { createProcessIO } from '../io.js';
+import { answerFast, parseFastRequest } from './fast-path.js';
+import { reportError } from './report.js';
+
+/**
+ * What bin/devlogin runs, bundled as CommonJS (dist/cli/entry.cjs): whoami
+ * and token on a valid session are answered here, and anything else loads
+ * the full CLI (dist/cli/main.js, an ES module). Starting the ES module
+ * loader, commander and the command tree costs more than the answer itself.
+ */
+async function run(argv: string[]): Promise<void> {
+  const request = parseFastRequest(argv);
+  if (request) {
+    const io = createProcessIO({ noColor: request.noColor, verbose: false });
+    const outcome = await answerFast(request, io).catch((err: unknown) => reportError(io, err));
+    if (outcome !== 'full') process.exit(outcome);
+  }
+  // main.js reads process.argv and exits by itself.
+  await import('./main.js');
+}
+
+void run(process.argv.slice(2));

@@ -1,0 +1,105 @@
+import { audit } from '../core/audit.js';
+import { isSessionExpired, needsRefresh } from '../core/session.js';
+import { withProfileLock } from '../core/vault/lock.js';
+import { createVault } from '../core/vault/vault.js';
+import { EXIT } from '../errors.js';
+import type { IO } from '../io.js';
+import { createContext, parseMinTtl, type CommandContext } from './context.js';
+import { writeToken, writeWhoami } from './session-output.js';
+
+/**
+ * whoami and token on a valid stored session: what scripts call in loops.
+ * The entry point answers them from here, without commander, the ES module
+ * loader or any OIDC code. Every other case goes to the full CLI ('full'),
+ * so each rule about ending, refreshing or refusing a session lives in one
+ * place (active-session.ts); this path only reads and prints, with the same
+ * lock, vault, audit event and output functions as the full commands.
+ */
+
+export interface FastRequest {
+  command: 'whoami' | 'token';
+  profile: string | undefined;
+  json: boolean;
+  /** token --min-ttl, as given. */
+  minTtl: string | undefined;
+  noColor: boolean;
+}
+
+/**
+ * The argument lists answered here: `whoami [--json]` and
+ * `token [--json] [--min-ttl D]`, with `--profile NAME` and `--no-color`
+ * before or after the command (commander accepts global options in both
+ * places). Anything else is undefined and left to commander: --help,
+ * --verbose, --online, a repeated flag, `--`, a value that looks like a flag.
+ */
+export function parseFastRequest(argv: readonly string[]): FastRequest | undefined {
+  let command: FastRequest['command'] | undefined;
+  let profile: string | undefined;
+  let minTtl: string | undefined;
+  let json = false;
+  let noColor = false;
+  const seen = new Set<string>();
+  for (let index = 0; index < argv.length; index += 1) {
+    const arg = argv[index]!;
+    if (!arg.startsWith('-')) {
+      if (command !== undefined || (arg !== 'whoami' && arg !== 'token')) return undefined;
+      command = arg;
+      continue;
+    }
+    const equals = arg.indexOf('=');
+    const name = equals === -1 ? arg : arg.slice(0, equals);
+    if (seen.has(name)) return undefined;
+    seen.add(name);
+    if (name === '--profile' || (name === '--min-ttl' && command === 'token')) {
+      const value = equals === -1 ? argv[(index += 1)] : arg.slice(equals + 1);
+      if (value === undefined || value === '' || value.startsWith('-')) return undefined;
+      if (name === '--profile') profile = value;
+      else minTtl = value;
+    } else if (equals !== -1) {
+      return undefined;
+    } else if (name === '--json' && command !== undefined) {
+      json = true;
+    } else if (name === '--no-color') {
+      noColor = true;
+    } else {
+      return undefined;
+    }
+  }
+  return command === undefined ? undefined : { command, profile, json, minTtl, noColor };
+}
+
+/**
+ * Answers the request and returns the exit code, or 'full' when the full
+ * CLI must: no session, a session past its end (to purge), a token within
+ * --min-ttl of expiry (to refresh), a DPoP-bound session (token refuses it),
+ * a bad profile name or duration (to report). Vault and lock failures are
+ * thrown as they are: the full CLI would meet the same ones.
+ */
+export async function answerFast(request: FastRequest, io: IO): Promise<number | 'full'> {
+  let ctx: CommandContext;
+  let minTtlSeconds: number;
+  try {
+    ctx = createContext(io, { profile: request.profile }, new AbortController().signal, () => undefined);
+    minTtlSeconds = request.command === 'token' ? parseMinTtl(request.minTtl) : 0;
+  } catch {
+    return 'full';
+  }
+  const { paths, profile } = ctx;
+  const vault = createVault({ paths, env: io.env });
+  const seconds = (): number => Math.floor(Date.now() / 1000);
+  return withProfileLock(paths, profile, async () => {
+    const stored = await vault.readMeta(profile);
+    if (!stored || isSessionExpired(stored.meta, seconds())) return 'full';
+    if (request.command === 'token' && needsRefresh(stored.meta, minTtlSeconds, seconds())) return 'full';
+    const loaded = await vault.load(profile);
+    if (!loaded) return 'full';
+    if (request.command === 'whoami') {
+      writeWhoami(io, loaded, request.json, Date.now() / 1000);
+      return EXIT.ok;
+    }
+    if (loaded.record.dpop) return 'full';
+    await audit({ paths }, 'token_read', loaded.record);
+    writeToken(io, loaded.record, request.json);
+    return EXIT.ok;
+  });
+}
