@@ -33,14 +33,23 @@ const env = {
 };
 if (!secrets) console.log(`No Secret Service here (missing ${missing.join(', ')}): measuring the passphrase vault instead.`);
 const provider = await startLocalProvider({ pollInterval: 1 });
+let agent;
 
 try {
   await signIn();
-  // The floor for a keychain-backed command: Node plus one keychain read, nothing else.
-  const floor = `require(${JSON.stringify(fileURLToPath(new URL('../node_modules/@napi-rs/keyring', import.meta.url)))}).Entry; new (require(${JSON.stringify(fileURLToPath(new URL('../node_modules/@napi-rs/keyring', import.meta.url)))}).Entry)('devlogin-bench', 'default', { linux: { store: 'secret-service' } }).getPassword()`;
+  // The floor for a keychain-backed command: Node plus one keychain read, loaded
+  // as devlogin loads it (the platform package directly when it is there), nothing else.
+  const binding = JSON.stringify(fileURLToPath(new URL(`../node_modules/@napi-rs/keyring-linux-${process.arch}-gnu`, import.meta.url)));
+  const index = JSON.stringify(fileURLToPath(new URL('../node_modules/@napi-rs/keyring', import.meta.url)));
+  const floor = `let k; try { k = require(${binding}); } catch { k = require(${index}); } new k.Entry('devlogin-bench', 'default', { linux: { store: 'secret-service' } }).getPassword()`;
+  // The floor of any design that keeps the session in a long-lived agent instead:
+  // Node plus one request and answer over a unix socket, nothing else.
+  agent = await startEchoAgent(join(home, 'agent.sock'));
+  const roundTrip = `const s = require('node:net').connect(${JSON.stringify(agent.path)}); s.end('token'); s.resume()`;
   const commands = {
     'node -e 0': [process.execPath, ['-e', '0']],
     ...(secrets ? { 'keychain read only': [process.execPath, ['-e', floor]] } : {}),
+    'socket round trip': [process.execPath, ['-e', roundTrip]],
     'devlogin whoami': [process.execPath, [BIN, 'whoami']],
     'devlogin token': [process.execPath, [BIN, 'token']],
   };
@@ -72,6 +81,7 @@ try {
   }
   await idleCpu();
 } finally {
+  await agent?.close();
   await provider.close();
   secrets?.stop();
   rmSync(home, { recursive: true, force: true });
@@ -106,4 +116,15 @@ async function idleCpu() {
   waiting.kill('SIGINT');
   await new Promise((resolve) => waiting.on('exit', resolve));
   console.log(`login waiting for approval: ${(used * 1000).toFixed(0)} ms of CPU in 10 s (${(used * 10).toFixed(2)}% of one core), polling every second`);
+}
+
+/**
+ * A unix socket server, in its own process (spawnSync blocks this one), that
+ * answers every request with a token-sized line.
+ */
+async function startEchoAgent(path) {
+  const code = `require('node:net').createServer((s) => s.on('data', () => {}).on('end', () => s.end('${'x'.repeat(800)}\\n'))).listen(${JSON.stringify(path)}, () => console.log('ready'))`;
+  const child = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise((resolve) => child.stdout.once('data', resolve));
+  return { path, close: () => child.kill() };
 }

@@ -14,6 +14,19 @@ const { version } = JSON.parse(readFileSync(new URL('../package.json', import.me
 
 rmSync(new URL('../dist/cli', import.meta.url), { recursive: true, force: true });
 
+/**
+ * keychain.ts loads the keyring binding with createRequire(import.meta.url).
+ * In CommonJS the module's own require does that job, and loading node:module
+ * would start the ES module loader this bundle exists to avoid.
+ */
+const nativeRequire = {
+  name: 'native-require',
+  setup(build) {
+    build.onResolve({ filter: /^node:module$/ }, () => ({ path: 'node:module', namespace: 'native-require' }));
+    build.onLoad({ filter: /.*/, namespace: 'native-require' }, () => ({ contents: 'export const createRequire = () => require;', loader: 'js' }));
+  },
+};
+
 const external = ['@napi-rs/keyring', 'openid-client', 'ora', 'open', 'qrcode-terminal', 'chalk', 'undici', 'tldts'];
 
 await build({
@@ -40,8 +53,8 @@ await build({
   platform: 'node',
   target: 'node20',
   external: [...external, './main.js'],
-  // keychain.ts resolves the binding with createRequire(import.meta.url).
-  banner: { js: "const __devloginUrl = require('node:url').pathToFileURL(__filename).href;" },
-  define: { 'import.meta.url': '__devloginUrl' },
+  plugins: [nativeRequire],
+  // The shim ignores import.meta.url, which is all keychain.ts reads of it.
+  logOverride: { 'empty-import-meta': 'silent' },
   logLevel: 'warning',
 });
