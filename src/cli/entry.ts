@@ -1,3 +1,4 @@
+import { EXIT } from '../errors.js';
 import { createProcessIO } from '../io.js';
 import { answerFast, parseFastRequest } from './fast-path.js';
 import { reportError } from './report.js';
@@ -12,11 +13,18 @@ async function run(argv: string[]): Promise<void> {
   const request = parseFastRequest(argv);
   if (request) {
     const io = createProcessIO({ noColor: request.noColor, verbose: false });
+    // Ctrl-C exits 130 here too; a lock left behind is taken over once its process is gone.
+    const onInterrupt = () => process.exit(EXIT.interrupted);
+    process.once('SIGINT', onInterrupt);
     const outcome = await answerFast(request, io).catch((err: unknown) => reportError(io, err));
     if (outcome !== 'full') process.exit(outcome);
+    process.off('SIGINT', onInterrupt);
   }
   // main.js reads process.argv and exits by itself.
   await import('./main.js');
 }
 
-void run(process.argv.slice(2));
+run(process.argv.slice(2)).catch((err: unknown) => {
+  process.stderr.write(`devlogin: unexpected error: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(EXIT.internal);
+});
