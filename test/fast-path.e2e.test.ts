@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalProvider } from '../demo/provider.js';
-import { parseFastRequest } from '../src/cli/fast-path.js';
+import { parseFastRequest } from '../src/cli/fast-args.js';
 import { BIN, runCli, useTempHomes, type TestHome } from './helpers/cli.js';
 import { signIn, startProvider } from './helpers/session.js';
 

@@ -1,7 +1,5 @@
 import { EXIT } from '../errors.js';
-import { createProcessIO } from '../io.js';
-import { answerFast, parseFastRequest } from './fast-path.js';
-import { reportError } from './report.js';
+import { parseFastRequest } from './fast-args.js';
 
 /**
  * What bin/devlogin runs, bundled as CommonJS (dist/cli/entry.cjs): whoami
@@ -12,6 +10,8 @@ import { reportError } from './report.js';
 async function run(argv: string[]): Promise<void> {
   const request = parseFastRequest(argv);
   if (request) {
+    // Loaded only now: the other commands do not pay for the vault, crypto and sockets twice.
+    const [{ createProcessIO }, { answerFast }, { reportError }] = await Promise.all([import('../io.js'), import('./fast-path.js'), import('./report.js')]);
     const io = createProcessIO({ noColor: request.noColor, verbose: false });
     // Ctrl-C exits 130 here too; a lock left behind is taken over once its process is gone.
     const onInterrupt = () => process.exit(EXIT.interrupted);

@@ -5,6 +5,7 @@ import { createVault } from '../core/vault/vault.js';
 import { EXIT } from '../errors.js';
 import type { IO } from '../io.js';
 import { createContext, parseMinTtl, type CommandContext } from './context.js';
+import type { FastRequest } from './fast-args.js';
 import { writeToken, writeWhoami } from './session-output.js';
 
 /**
@@ -15,58 +16,6 @@ import { writeToken, writeWhoami } from './session-output.js';
  * place (active-session.ts); this path only reads and prints, with the same
  * lock, vault, audit event and output functions as the full commands.
  */
-
-export interface FastRequest {
-  command: 'whoami' | 'token';
-  profile: string | undefined;
-  json: boolean;
-  /** token --min-ttl, as given. */
-  minTtl: string | undefined;
-  noColor: boolean;
-}
-
-/**
- * The argument lists answered here: `whoami [--json]` and
- * `token [--json] [--min-ttl D]`, with `--profile NAME` and `--no-color`
- * before or after the command (commander accepts global options in both
- * places). Anything else is undefined and left to commander: --help,
- * --verbose, --online, a repeated flag, `--`, a value that looks like a flag.
- */
-export function parseFastRequest(argv: readonly string[]): FastRequest | undefined {
-  let command: FastRequest['command'] | undefined;
-  let profile: string | undefined;
-  let minTtl: string | undefined;
-  let json = false;
-  let noColor = false;
-  const seen = new Set<string>();
-  for (let index = 0; index < argv.length; index += 1) {
-    const arg = argv[index]!;
-    if (!arg.startsWith('-')) {
-      if (command !== undefined || (arg !== 'whoami' && arg !== 'token')) return undefined;
-      command = arg;
-      continue;
-    }
-    const equals = arg.indexOf('=');
-    const name = equals === -1 ? arg : arg.slice(0, equals);
-    if (seen.has(name)) return undefined;
-    seen.add(name);
-    if (name === '--profile' || (name === '--min-ttl' && command === 'token')) {
-      const value = equals === -1 ? argv[(index += 1)] : arg.slice(equals + 1);
-      if (value === undefined || value === '' || value.startsWith('-')) return undefined;
-      if (name === '--profile') profile = value;
-      else minTtl = value;
-    } else if (equals !== -1) {
-      return undefined;
-    } else if (name === '--json' && command !== undefined) {
-      json = true;
-    } else if (name === '--no-color') {
-      noColor = true;
-    } else {
-      return undefined;
-    }
-  }
-  return command === undefined ? undefined : { command, profile, json, minTtl, noColor };
-}
 
 /**
  * Answers the request and returns the exit code, or 'full' when the full
