@@ -27,7 +27,7 @@ export interface CommandContext {
 }
 
 export const DEFAULT_HTTP_TIMEOUT_SECONDS = 15;
-export const DEFAULT_MIN_TTL_SECONDS = 60;
+const DEFAULT_MIN_TTL_SECONDS = 60;
 
 /** Parses --min-ttl (default 60 s). */
 export function parseMinTtl(value: unknown): number {

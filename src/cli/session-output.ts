@@ -1,3 +1,4 @@
+import type { OnlineCheck } from '../core/active-session.js';
 import { formatDuration } from '../core/duration.js';
 import { toIso, type SessionRecord } from '../core/session.js';
 import type { VaultBackend } from '../core/vault/envelope.js';
@@ -11,7 +12,7 @@ export interface WhoamiReport {
   record: SessionRecord;
   backend: VaultBackend;
   /** --online: which provider endpoints confirmed the session. */
-  online?: { checkedWith: string[] };
+  online?: Pick<OnlineCheck, 'checkedWith'>;
 }
 
 /** whoami's answer: lines for a person, or the stable --json object (documented in the README). */
