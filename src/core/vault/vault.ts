@@ -7,6 +7,7 @@ import { sessionsDir, type Paths } from '../paths.js';
 import { metaOf, type SessionMeta, type SessionRecord } from '../session.js';
 import { deriveKey, generateKey, newScryptParams, open, seal } from './crypto.js';
 import { envelopeAad, parseEnvelope, wrapAad, type Envelope, type VaultBackend } from './envelope.js';
+import type { KeyCache } from './key-cache.js';
 import { createOsKeyStore, DEFAULT_KEYCHAIN_SERVICE, type KeyStore } from './keychain.js';
 
 export type { VaultBackend } from './envelope.js';
@@ -16,6 +17,11 @@ export interface VaultOptions {
   env: Readonly<Record<string, string | undefined>>;
   /** Defaults to the OS keychain under DEVLOGIN_KEYCHAIN_SERVICE. */
   keyStore?: KeyStore;
+  /**
+   * Keychain keys held in memory (the agent): a key is read from the
+   * keychain only when this holds none for the session.
+   */
+  keyCache?: KeyCache;
 }
 
 export interface LoadedSession {
@@ -62,7 +68,7 @@ export interface Vault {
 const corruptHint = (profile: string): string =>
   `Run "devlogin logout --local${profileFlag(profile)}" to drop it, then sign in again.`;
 
-export function createVault({ paths, env, keyStore }: VaultOptions): Vault {
+export function createVault({ paths, env, keyStore, keyCache }: VaultOptions): Vault {
   const keychain = keyStore ?? createOsKeyStore(env.DEVLOGIN_KEYCHAIN_SERVICE || DEFAULT_KEYCHAIN_SERVICE, undefined, env.DBUS_SESSION_BUS_ADDRESS);
   const dir = sessionsDir(paths);
   const fileOf = (profile: string): string => join(dir, `${profile}.json.enc`);
@@ -95,10 +101,14 @@ export function createVault({ paths, env, keyStore }: VaultOptions): Vault {
   async function unwrapKey(envelope: Envelope): Promise<Buffer> {
     const profile = envelope.meta.profile;
     if (envelope.backend === 'keychain') {
+      const { sessionId, sessionExpiresAt } = envelope.meta;
+      const held = keyCache?.get(profile, sessionId, Date.now() / 1000);
+      if (held) return held;
       const key = await keychain.getKey(profile);
       if (!key) {
         throw vaultError(`The key for profile "${profile}" is missing from the OS keychain.`, { hint: corruptHint(profile), code: 'vault_corrupt' });
       }
+      keyCache?.set(profile, sessionId, key, sessionExpiresAt);
       return key;
     }
     const wrapped = envelope.wrappedKey!;
@@ -189,6 +199,7 @@ export function createVault({ paths, env, keyStore }: VaultOptions): Vault {
       try {
         record = JSON.parse(open(key, envelope.session, envelopeAad(envelope)).toString('utf8'));
       } catch {
+        keyCache?.forget(profile);
         throw vaultError(`The stored session for profile "${profile}" cannot be decrypted.`, { hint: corruptHint(profile), code: 'vault_corrupt' });
       }
       if (!isSessionRecord(record) || record.sessionId !== envelope.meta.sessionId) {
@@ -203,6 +214,7 @@ export function createVault({ paths, env, keyStore }: VaultOptions): Vault {
     },
 
     async remove(profile) {
+      keyCache?.forget(profile);
       let envelope: Envelope | null;
       try {
         envelope = await readEnvelope(profile);
