@@ -5,8 +5,9 @@
 // Two outputs:
 // - dist/cli/main.js and chunks/: the full CLI, an ES module split per command;
 // - dist/cli/entry.cjs: what bin/devlogin runs. CommonJS, so a whoami or token
-//   answered by the fast path never starts the ES module loader; it imports
-//   main.js for everything else.
+//   answered by the agent or the fast path never starts the ES module loader;
+//   it requires fast-local.cjs (the fast path in-process) when no agent
+//   answers, and imports main.js for everything else.
 import { readFileSync, rmSync } from 'node:fs';
 import { build } from 'esbuild';
 
@@ -45,16 +46,23 @@ await build({
   logLevel: 'warning',
 });
 
-await build({
-  entryPoints: ['src/cli/entry.ts'],
-  outfile: 'dist/cli/entry.cjs',
-  bundle: true,
-  format: 'cjs',
-  platform: 'node',
-  target: 'node20',
-  external: [...external, './main.js'],
-  plugins: [nativeRequire],
-  // The shim ignores import.meta.url, which is all keychain.ts reads of it.
-  logOverride: { 'empty-import-meta': 'silent' },
-  logLevel: 'warning',
-});
+// The client (entry.cjs) and the fast path in-process (fast-local.cjs) are
+// apart: a client the agent answers compiles only the small one.
+for (const [entry, outfile, ownExternal] of [
+  ['src/cli/entry.ts', 'dist/cli/entry.cjs', ['./main.js', './fast-local.cjs']],
+  ['src/cli/fast-local.ts', 'dist/cli/fast-local.cjs', []],
+]) {
+  await build({
+    entryPoints: [entry],
+    outfile,
+    bundle: true,
+    format: 'cjs',
+    platform: 'node',
+    target: 'node20',
+    external: [...external, ...ownExternal],
+    plugins: [nativeRequire],
+    // The shim ignores import.meta.url, which is all keychain.ts and entry.ts read of it.
+    logOverride: { 'empty-import-meta': 'silent' },
+    logLevel: 'warning',
+  });
+}

@@ -62,7 +62,7 @@ export function describe(program: Command): ProgramSpec {
       name: command.name(),
       description: command.description(),
       flags: command.options.map(flagSpec).filter((f): f is FlagSpec => f !== undefined),
-      words: command.name() === 'completion' ? [...SHELLS] : [],
+      words: command.name() === 'completion' ? [...SHELLS] : command.registeredArguments.flatMap((argument) => argument.argChoices ?? []),
     })),
   };
 }

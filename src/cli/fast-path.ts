@@ -1,6 +1,7 @@
 import { audit } from '../core/audit.js';
 import { isSessionExpired, needsRefresh } from '../core/session.js';
 import { withProfileLock } from '../core/vault/lock.js';
+import type { KeyCache } from '../core/vault/key-cache.js';
 import { createVault } from '../core/vault/vault.js';
 import { EXIT } from '../errors.js';
 import type { IO } from '../io.js';
@@ -17,6 +18,13 @@ import { writeToken, writeWhoami } from './session-output.js';
  * lock, vault, audit event and output functions as the full commands.
  */
 
+export interface FastPathOptions {
+  /** The agent's keys in memory (agent-server.ts). */
+  keyCache?: KeyCache;
+  /** How long to wait for the profile lock (default: the lock's own). */
+  lockTimeoutMs?: number;
+}
+
 /**
  * Answers the request and returns the exit code, or 'full' when the full
  * CLI must: no session, a session past its end (to purge), a token within
@@ -24,7 +32,7 @@ import { writeToken, writeWhoami } from './session-output.js';
  * a bad profile name or duration (to report). Vault and lock failures are
  * thrown as they are: the full CLI would meet the same ones.
  */
-export async function answerFast(request: FastRequest, io: IO): Promise<number | 'full'> {
+export async function answerFast(request: FastRequest, io: IO, options: FastPathOptions = {}): Promise<number | 'full'> {
   let ctx: CommandContext;
   let minTtlSeconds: number;
   try {
@@ -34,7 +42,7 @@ export async function answerFast(request: FastRequest, io: IO): Promise<number |
     return 'full';
   }
   const { paths, profile } = ctx;
-  const vault = createVault({ paths, env: io.env });
+  const vault = createVault({ paths, env: io.env, keyCache: options.keyCache });
   const seconds = (): number => Math.floor(Date.now() / 1000);
   return withProfileLock(paths, profile, async () => {
     const stored = await vault.readMeta(profile);
@@ -50,5 +58,5 @@ export async function answerFast(request: FastRequest, io: IO): Promise<number |
     await audit({ paths }, 'token_read', loaded.record);
     writeToken(io, loaded.record, request.json);
     return EXIT.ok;
-  });
+  }, { timeoutMs: options.lockTimeoutMs });
 }

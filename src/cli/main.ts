@@ -43,6 +43,7 @@ async function main(argv: string[]): Promise<number> {
       for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
       return Buffer.concat(chunks);
     },
+    selfCommand: [process.execPath, process.argv[1]!],
   });
   try {
     await program.parseAsync(argv, { from: 'user' });

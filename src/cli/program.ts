@@ -1,4 +1,4 @@
-import { Command, Option } from 'commander';
+import { Argument, Command, Option } from 'commander';
 import type { IO } from '../io.js';
 import { createContext, type CommandContext, type GlobalOptions } from './context.js';
 
@@ -11,6 +11,8 @@ export interface ProgramDeps {
   setExitCode(code: number): void;
   /** All of standard input (api -d @-). */
   readStdin(): Promise<Buffer>;
+  /** How to run devlogin again ([node, script]): the agent starts itself in the background. */
+  selfCommand: readonly string[];
 }
 
 type Flags = Record<string, unknown>;
@@ -133,6 +135,18 @@ export function buildProgram(deps: ProgramDeps): Command {
     .action(async (flags: Flags, command: Command) => {
       const { parseAuditOptions, runAudit } = await import('./audit.js');
       await runAudit(parseAuditOptions(flags), context(command));
+    });
+
+  program.command('agent')
+    .description('hold session keys in memory so whoami and token skip the keychain (opt-in)')
+    .usage('start [--idle DURATION] [--foreground] | stop | status [--json]')
+    .addArgument(new Argument('[action]', 'start, stop or status').choices(['start', 'stop', 'status']))
+    .option('--idle <duration>', 'start: stop after this long without use (default 1h, at most 12h)')
+    .option('--foreground', 'start: stay in the foreground (for a service manager)')
+    .addOption(json)
+    .action(async (action: string | undefined, flags: Flags, command: Command) => {
+      const { parseAgentOptions, runAgent } = await import('./agent.js');
+      await runAgent(parseAgentOptions(action, flags), context(command), deps.selfCommand);
     });
 
   program.command('completion')

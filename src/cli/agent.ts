@@ -1,0 +1,185 @@
+import { spawn } from 'node:child_process';
+import { existsSync, lstatSync, rmSync } from 'node:fs';
+import { platform } from 'node:os';
+import { pid } from 'node:process';
+import { setTimeout as delay } from 'node:timers/promises';
+import { formatDuration, parseDuration } from '../core/duration.js';
+import { DevloginError, EXIT, usageError } from '../errors.js';
+import { AGENT_PROTOCOL, agentSocketPath, type AgentStatus } from './agent-protocol.js';
+import { exchange } from './agent-exchange.js';
+import { writeJsonLine, type CommandContext } from './context.js';
+
+export type AgentAction = 'start' | 'stop' | 'status';
+
+export interface AgentOptions {
+  action: AgentAction;
+  /** start: stay in the foreground instead of starting in the background. */
+  foreground: boolean;
+  /** start: stop after this many seconds without a whoami or token. */
+  idleSeconds: number;
+  /** status: one JSON object on stdout. */
+  json: boolean;
+}
+
+const DEFAULT_IDLE_SECONDS = 3600;
+/** As long as the longest session (DESIGN.md: --max-session at most 12h). */
+const MAX_IDLE_SECONDS = 12 * 3600;
+/** Longer socket paths do not fit a sockaddr_un (104 bytes on macOS, 108 on Linux). */
+const MAX_SOCKET_PATH_BYTES = 100;
+const START_TIMEOUT_MS = 5000;
+
+export function parseAgentOptions(action: string | undefined, flags: Record<string, unknown>): AgentOptions {
+  if (action !== 'start' && action !== 'stop' && action !== 'status') {
+    throw usageError(action === undefined ? 'Missing agent action.' : `Unknown agent action "${action.slice(0, 40)}".`, 'Use "devlogin agent start", "devlogin agent stop" or "devlogin agent status".');
+  }
+  const onlyWith = (flag: string, allowed: AgentAction) => {
+    if (action !== allowed) throw usageError(`${flag} goes with "devlogin agent ${allowed}", not "${action}".`);
+  };
+  if (flags.foreground === true) onlyWith('--foreground', 'start');
+  if (flags.json === true) onlyWith('--json', 'status');
+  let idleSeconds = DEFAULT_IDLE_SECONDS;
+  if (typeof flags.idle === 'string') {
+    onlyWith('--idle', 'start');
+    idleSeconds = parseDuration(flags.idle, 'idle time');
+    if (idleSeconds > MAX_IDLE_SECONDS) throw usageError(`Invalid idle time "${flags.idle}": at most 12h.`);
+  }
+  return { action, foreground: flags.foreground === true, idleSeconds, json: flags.json === true };
+}
+
+/**
+ * `devlogin agent start|stop|status`: the opt-in agent that holds session
+ * keys in memory so that whoami and token skip the keychain (agent-server.ts).
+ * `self` is how to run devlogin again ([node, script]), for the background start.
+ */
+export async function runAgent(options: AgentOptions, ctx: CommandContext, self: readonly string[]): Promise<void> {
+  const socketPath = agentSocketPath(ctx.paths);
+  if (options.action === 'status') return showStatus(ctx, socketPath, options.json);
+  if (options.action === 'stop') return stopAgent(ctx, socketPath);
+  if (platform() === 'win32') throw usageError('The agent needs unix sockets, which devlogin uses only on Linux and macOS.');
+  if (Buffer.byteLength(socketPath) > MAX_SOCKET_PATH_BYTES) {
+    throw usageError(`The agent's socket path is too long for a unix socket (${Buffer.byteLength(socketPath)} bytes, at most ${MAX_SOCKET_PATH_BYTES}): ${socketPath}`, 'Set DEVLOGIN_HOME to a shorter folder.');
+  }
+  const running = await askStatus(socketPath);
+  if (running) {
+    ctx.io.stderr.write(`The agent is already running (pid ${running.pid}).\n`);
+    return;
+  }
+  removeStaleSocket(socketPath);
+  if (options.foreground) await serveInForeground(options, ctx, socketPath);
+  else await startInBackground(options, ctx, socketPath, self);
+}
+
+async function serveInForeground(options: AgentOptions, ctx: CommandContext, socketPath: string): Promise<void> {
+  const { startAgentServer } = await import('./agent-server.js');
+  const controller = new AbortController();
+  ctx.trapSignals((signal) => {
+    if (signal === 'SIGINT' || signal === 'SIGTERM' || signal === 'SIGHUP') controller.abort();
+  });
+  const { stopped } = await startAgentServer({
+    paths: ctx.paths,
+    socketPath,
+    env: withoutPassphrase(ctx.io.env),
+    idleMs: options.idleSeconds * 1000,
+    pid,
+    signal: controller.signal,
+  });
+  ctx.io.stderr.write(`Agent listening on ${socketPath} (pid ${pid}); it stops after ${formatDuration(options.idleSeconds)} without use. Ctrl-C stops it.\n`);
+  await stopped;
+  ctx.io.stderr.write('Agent stopped; the keys it held are forgotten.\n');
+}
+
+async function startInBackground(options: AgentOptions, ctx: CommandContext, socketPath: string, self: readonly string[]): Promise<void> {
+  const [command, ...args] = self;
+  const child = spawn(command!, [...args, 'agent', 'start', '--foreground', '--idle', `${options.idleSeconds}s`], {
+    detached: true,
+    stdio: 'ignore',
+    cwd: '/',
+    env: withoutPassphrase(ctx.io.env),
+  });
+  let exited: number | null | undefined;
+  child.once('exit', (code) => (exited = code));
+  child.once('error', () => (exited = null));
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  let status: AgentStatus | undefined;
+  while (!status && exited === undefined && Date.now() < deadline) {
+    await delay(25);
+    status = await askStatus(socketPath);
+  }
+  if (!status) {
+    if (exited === undefined) child.kill();
+    throw new DevloginError(EXIT.internal, `The agent did not start${exited === undefined ? ` within ${START_TIMEOUT_MS / 1000} s` : ` (it exited with ${exited ?? 'an error'})`}.`, {
+      hint: 'Run "devlogin agent start --foreground" to see why.',
+    });
+  }
+  child.unref();
+  ctx.io.stderr.write([
+    `Agent started (pid ${status.pid}). whoami and token now take session keys from its memory instead of the keychain.`,
+    `It forgets a key when its session ends or changes, and stops after ${formatDuration(options.idleSeconds)} without use.`,
+    'Stop it with "devlogin agent stop".',
+  ].join('\n') + '\n');
+}
+
+async function stopAgent(ctx: CommandContext, socketPath: string): Promise<void> {
+  const running = await askStatus(socketPath);
+  if (!running) {
+    ctx.io.stderr.write('No agent is running; nothing to do.\n');
+    return;
+  }
+  await exchange(socketPath, { v: AGENT_PROTOCOL, op: 'stop' }, 2000).catch(() => undefined);
+  // It removes its socket as it goes; wait for that so that a start right after finds the place free.
+  for (let waited = 0; waited < 2000 && existsSync(socketPath); waited += 25) await delay(25);
+  ctx.io.stderr.write(`Agent stopped (pid ${running.pid}); the keys it held are forgotten.\n`);
+}
+
+async function showStatus(ctx: CommandContext, socketPath: string, json: boolean): Promise<void> {
+  const status = await askStatus(socketPath);
+  if (json) {
+    const fields: Partial<AgentStatus> = { ...status };
+    delete fields.v; // the wire protocol's version, not the status
+    writeJsonLine(ctx.io, { running: status !== undefined, ...fields });
+    return;
+  }
+  if (!status) {
+    ctx.io.stdout.write('No agent is running.\n');
+    return;
+  }
+  const held = status.keys_held.map(({ profile, session_expires_at }) => `${profile} (session ends ${session_expires_at})`);
+  ctx.io.stdout.write([
+    `Agent running (pid ${status.pid}) on ${status.socket}`,
+    `  started    ${status.started_at}`,
+    `  idle stop  ${status.idle_stop_at}`,
+    `  keys held  ${held.length === 0 ? 'none' : held.join(', ')}`,
+  ].join('\n') + '\n');
+}
+
+/** The agent's status, or undefined when none answers on the socket. */
+async function askStatus(socketPath: string): Promise<AgentStatus | undefined> {
+  if (!existsSync(socketPath)) return undefined;
+  const reply = await exchange(socketPath, { v: AGENT_PROTOCOL, op: 'status' }, 2000).catch(() => undefined);
+  return isStatus(reply) ? reply : undefined;
+}
+
+function isStatus(value: unknown): value is AgentStatus {
+  if (typeof value !== 'object' || value === null) return false;
+  const status = value as Record<string, unknown>;
+  return status.v === AGENT_PROTOCOL && Number.isInteger(status.pid) && typeof status.socket === 'string' && Array.isArray(status.keys_held);
+}
+
+/** A socket left by an agent that is gone. Anything else at that path is not ours to delete. */
+function removeStaleSocket(socketPath: string): void {
+  let isSocket: boolean;
+  try {
+    isSocket = lstatSync(socketPath).isSocket();
+  } catch {
+    return; // nothing there
+  }
+  if (!isSocket) throw usageError(`${socketPath} is in the way of the agent's socket and is not one.`, 'Move it away, then start the agent again.');
+  rmSync(socketPath, { force: true });
+}
+
+/** The agent never holds the vault passphrase: it serves keychain sessions only. */
+function withoutPassphrase(env: Readonly<Record<string, string | undefined>>): Record<string, string | undefined> {
+  const rest = { ...env };
+  delete rest.DEVLOGIN_VAULT_PASSPHRASE;
+  return rest;
+}

@@ -1,0 +1,331 @@
+/**
+ * The opt-in agent (devlogin agent start|stop|status): session keys held in
+ * memory so that whoami and token skip the keychain. The built CLI as child
+ * processes, the real local provider, a real gnome-keyring Secret Service on
+ * the private D-Bus session of the global setup. An agent may only ever make
+ * an answer faster: never different, never from a session that has ended or
+ * changed, and it must never hold the vault passphrase.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { LocalProvider } from '../demo/provider.js';
+import { createKeyCache } from '../src/core/vault/key-cache.js';
+import { BIN, runCli, useTempHomes, type TestHome } from './helpers/cli.js';
+import { introspect, signIn, startProvider } from './helpers/session.js';
+
+const secretService = inject('secretService');
+const FULL_CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
+
+describe('the key cache', () => {
+  const key = Buffer.alloc(32, 7);
+
+  it('hands a key back only for the session it was read for, and only before that session ends', () => {
+    const cache = createKeyCache();
+    cache.set('default', 'session-1', key, 1000);
+    expect(cache.get('default', 'session-1', 999)).toEqual(key);
+    // Another session id (a new sign-in): the held key is dropped, not handed out.
+    expect(cache.get('default', 'session-2', 999)).toBeUndefined();
+    expect(cache.entries()).toEqual([]);
+    cache.set('default', 'session-1', key, 1000);
+    expect(cache.get('default', 'session-1', 1000)).toBeUndefined();
+    expect(cache.entries()).toEqual([]);
+  });
+
+  it('keeps its own copy, and overwrites it when forgetting', () => {
+    const cache = createKeyCache();
+    const mine = Buffer.from(key);
+    cache.set('ci', 's', mine, 10);
+    mine.fill(1);
+    const handed = cache.get('ci', 's', 0)!;
+    expect(handed).toEqual(key);
+    handed.fill(2); // a caller's copy does not reach the held key
+    expect(cache.get('ci', 's', 0)).toEqual(key);
+    cache.forgetAll();
+    expect(cache.get('ci', 's', 0)).toBeUndefined();
+    expect(cache.entries()).toEqual([]);
+  });
+});
+
+describe('devlogin agent: bad input', () => {
+  const homes = useTempHomes();
+
+  it.each([
+    [['agent'], 'devlogin: Missing agent action. Use "devlogin agent start", "devlogin agent stop" or "devlogin agent status".'],
+    [['agent', 'restart'], 'devlogin: command-argument value \'restart\' is invalid for argument \'action\'. Allowed choices are start, stop, status. (see devlogin --help)'],
+    [['agent', 'start', '--idle', 'soon'], 'devlogin: Invalid idle time "soon". Use a number of seconds or a value like 90s, 15m, 1h.'],
+    [['agent', 'start', '--idle', '13h'], 'devlogin: Invalid idle time "13h": at most 12h.'],
+    [['agent', 'status', '--idle', '5m'], 'devlogin: --idle goes with "devlogin agent start", not "status".'],
+    [['agent', 'start', '--json'], 'devlogin: --json goes with "devlogin agent status", not "start".'],
+    [['agent', 'stop', '--foreground'], 'devlogin: --foreground goes with "devlogin agent start", not "stop".'],
+  ])('%j: exit 2 and one line', async (args, line) => {
+    const h = await homes();
+    const result = await runCli(args, h.env);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toBe(`${line}\n`);
+    expect(result.stdout).toBe('');
+    expect(existsSync(join(h.home, 'agent.sock'))).toBe(false);
+  });
+
+  it('refuses a state folder whose socket path would not fit a unix socket', async () => {
+    const h = await homes();
+    const deep = join(h.home, 'x'.repeat(90));
+    const result = await runCli(['agent', 'start'], { ...h.env, DEVLOGIN_HOME: deep });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/^devlogin: The agent's socket path is too long for a unix socket \(\d+ bytes, at most 100\): .*agent\.sock Set DEVLOGIN_HOME to a shorter folder\.\n$/);
+  });
+
+  it('leaves alone a file in the way of its socket', async () => {
+    const h = await homes();
+    await writeFile(join(h.home, 'agent.sock'), 'not a socket');
+    const result = await runCli(['agent', 'start'], h.env);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toBe(`devlogin: ${join(h.home, 'agent.sock')} is in the way of the agent's socket and is not one. Move it away, then start the agent again.\n`);
+    expect(await readFile(join(h.home, 'agent.sock'), 'utf8')).toBe('not a socket');
+  });
+
+  it('status and stop with no agent: exit 0, nothing to do', async () => {
+    const h = await homes();
+    expect(await runCli(['agent', 'status'], h.env)).toMatchObject({ code: 0, stdout: 'No agent is running.\n', stderr: '' });
+    expect(await runCli(['agent', 'status', '--json'], h.env)).toMatchObject({ code: 0, stdout: '{"running":false}\n', stderr: '' });
+    expect(await runCli(['agent', 'stop'], h.env)).toMatchObject({ code: 0, stdout: '', stderr: 'No agent is running; nothing to do.\n' });
+  });
+});
+
+describe.skipIf(!secretService)('devlogin agent with the OS keychain vault', () => {
+  let provider: LocalProvider;
+  const homes = useTempHomes();
+  const started: TestHome[] = [];
+
+  beforeAll(async () => {
+    provider = await startProvider({ accessTokenTtl: 3600 });
+  });
+  afterAll(() => provider.close());
+  afterEach(async () => {
+    // An agent left running would outlive the test run.
+    for (const h of started.splice(0)) await runCli(['agent', 'stop'], h.env);
+  });
+
+  async function keychainHome(): Promise<TestHome> {
+    return homes({ DEVLOGIN_VAULT: undefined, DEVLOGIN_VAULT_PASSPHRASE: undefined, DBUS_SESSION_BUS_ADDRESS: secretService!.address });
+  }
+
+  async function signedIn(args: string[] = []): Promise<TestHome> {
+    const h = await keychainHome();
+    const login = await signIn(provider, h, { args: ['--no-dpop', ...args] });
+    expect(login.code, login.stderr).toBe(0);
+    return h;
+  }
+
+  async function startAgent(h: TestHome, args: string[] = []): Promise<number> {
+    const result = await runCli(['agent', 'start', ...args], h.env);
+    expect(result.code, result.stderr).toBe(0);
+    started.push(h);
+    const match = /^Agent started \(pid (\d+)\)\./.exec(result.stderr);
+    expect(match, result.stderr).not.toBeNull();
+    return Number(match![1]);
+  }
+
+  async function status(h: TestHome): Promise<Record<string, unknown>> {
+    const result = await runCli(['agent', 'status', '--json'], h.env);
+    expect(result.code, result.stderr).toBe(0);
+    return JSON.parse(result.stdout) as Record<string, unknown>;
+  }
+
+  /** Which of the client's files a run loaded: the agent answered when fast-local.cjs and the keyring binding were not. */
+  async function probe(h: TestHome, args: string[], env: NodeJS.ProcessEnv = h.env, expectedCode = 0): Promise<{ stdout: string; answeredByAgent: boolean }> {
+    const script = join(h.home, 'probe.cjs');
+    const report = join(h.home, 'probe.json');
+    await writeFile(script, `process.on('exit', () => require('node:fs').writeFileSync(${JSON.stringify(report)}, JSON.stringify(Object.keys(require.cache))));\n`);
+    const result = spawnSync(process.execPath, ['--require', script, BIN, ...args], { env, encoding: 'utf8' });
+    expect(result.status, result.stderr).toBe(expectedCode);
+    const modules = JSON.parse(readFileSync(report, 'utf8')) as string[];
+    const local = modules.some((path) => path.endsWith('/dist/cli/fast-local.cjs') || path.includes('@napi-rs/keyring'));
+    return { stdout: result.stdout, answeredByAgent: !local };
+  }
+
+  const auditEvents = async (h: TestHome) => (await readFile(join(h.home, 'audit.log'), 'utf8')).trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+  const steady = (text: string) => text.replace(/\(in [^)]*\)/g, '(in …)');
+  const waitFor = async (what: () => Promise<boolean> | boolean, ms = 3000) => {
+    for (const until = Date.now() + ms; Date.now() < until; await new Promise((resolve) => setTimeout(resolve, 50))) {
+      if (await what()) return true;
+    }
+    return what();
+  };
+
+  it('answers whoami and token with the bytes and audit events of the full CLI, from the key it holds', async () => {
+    const h = await signedIn();
+    const pid = await startAgent(h);
+    const socket = join(h.home, 'agent.sock');
+    expect(statSync(socket).isSocket()).toBe(true);
+    expect(statSync(socket).mode & 0o777).toBe(0o600);
+    expect(statSync(h.home).mode & 0o777).toBe(0o700);
+    expect(await status(h)).toMatchObject({ running: true, pid, socket, keys_held: [] });
+
+    for (const args of [['whoami'], ['whoami', '--json'], ['token'], ['token', '--json', '--min-ttl', '5m']]) {
+      const before = (await auditEvents(h)).length;
+      const viaAgent = await probe(h, args);
+      const full = spawnSync(process.execPath, [FULL_CLI, ...args], { env: h.env, encoding: 'utf8' });
+      expect(full.status, full.stderr).toBe(0);
+      expect(viaAgent.answeredByAgent, args.join(' ')).toBe(true);
+      expect(steady(viaAgent.stdout)).toBe(steady(full.stdout));
+      const events = (await auditEvents(h)).slice(before).map((event) => Object.fromEntries(Object.entries(event).filter(([key]) => key !== 'time')));
+      expect(events).toHaveLength(args[0] === 'token' ? 2 : 0);
+      if (events.length === 2) expect(events[0]).toEqual(events[1]);
+    }
+    const held = await status(h);
+    expect(held.keys_held).toEqual([{ profile: 'default', session_expires_at: expect.any(String) }]);
+    // The agent keeps the key and nothing else on disk: no token in any file.
+    const tokenNow = (await runCli(['token'], h.env)).stdout.trim();
+    const files = spawnSync('grep', ['-rl', '--', tokenNow, h.home], { encoding: 'utf8' });
+    expect(files.stdout).toBe('');
+  });
+
+  it('hands a token to refresh to the full CLI, then serves the refreshed session', async () => {
+    const h = await signedIn();
+    await startAgent(h);
+    const first = (await runCli(['token'], h.env)).stdout.trim();
+    const refreshes = () => provider.requests.get('/token') ?? 0;
+    const before = refreshes();
+    const refreshed = await runCli(['token', '--min-ttl', '2h'], h.env);
+    expect(refreshed.code, refreshed.stderr).toBe(0);
+    expect(refreshes()).toBe(before + 1);
+    expect(refreshed.stdout.trim()).not.toBe(first);
+    const after = await probe(h, ['token']);
+    expect(after.answeredByAgent).toBe(true);
+    expect(after.stdout.trim()).toBe(refreshed.stdout.trim());
+  });
+
+  it('forgets a key as soon as its session is logged out, and serves a new sign-in with the new key', async () => {
+    const h = await signedIn();
+    await startAgent(h);
+    expect((await runCli(['whoami'], h.env)).code).toBe(0);
+    expect((await status(h)).keys_held).toHaveLength(1);
+
+    expect((await runCli(['logout', '--local'], h.env)).code).toBe(0);
+    expect(await waitFor(async () => ((await status(h)).keys_held as unknown[]).length === 0)).toBe(true);
+    const gone = await runCli(['whoami', '--json'], h.env);
+    expect(gone).toMatchObject({ code: 3, stdout: '{"profile":"default","signed_in":false,"reason":"not_signed_in"}\n' });
+
+    const login = await signIn(provider, h, { args: ['--no-dpop'] });
+    expect(login.code, login.stderr).toBe(0);
+    const again = await probe(h, ['token']);
+    expect(again.answeredByAgent).toBe(true);
+    expect((await introspect(provider, again.stdout.trim())).active).toBe(true);
+  });
+
+  it('does not serve a session past its end: the full CLI purges it (exit 4) and the key is forgotten', async () => {
+    const h = await signedIn(['--max-session', '2s']);
+    await startAgent(h);
+    expect((await runCli(['whoami'], h.env)).code).toBe(0);
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    const ended = await runCli(['whoami'], h.env);
+    expect(ended.code).toBe(4);
+    expect(existsSync(join(h.home, 'sessions', 'default.json.enc'))).toBe(false);
+    expect(await waitFor(async () => ((await status(h)).keys_held as unknown[]).length === 0)).toBe(true);
+  });
+
+  it('answers only clients with its own home, keychain service and bus; others read the vault themselves', async () => {
+    const h = await signedIn();
+    await startAgent(h);
+    const other = { ...h.env, DEVLOGIN_KEYCHAIN_SERVICE: `${h.env.DEVLOGIN_KEYCHAIN_SERVICE}-other` };
+    // Read under the other service, the key is missing: the client's own answer (exit 6), not the agent's.
+    const result = await probe(h, ['whoami', '--json'], other, 6);
+    expect(result.answeredByAgent).toBe(false);
+    const direct = await runCli(['whoami'], other);
+    expect(direct.code).toBe(6);
+    expect(direct.stderr).toBe('devlogin: The key for profile "default" is missing from the OS keychain. Run "devlogin logout --local" to drop it, then sign in again.\n');
+    // The same client with the agent's own environment is answered by it.
+    expect((await probe(h, ['whoami', '--json'])).answeredByAgent).toBe(true);
+  });
+
+  it('never holds the vault passphrase, and leaves passphrase sessions to the client', async () => {
+    const h = await homes();
+    const login = await signIn(provider, h, { args: ['--no-dpop'] });
+    expect(login.code, login.stderr).toBe(0);
+    const pid = await startAgent(h);
+    const environ = readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0');
+    expect(environ.some((entry) => entry.startsWith('DEVLOGIN_VAULT_PASSPHRASE='))).toBe(false);
+    expect(environ).toContain(`DEVLOGIN_HOME=${h.home}`);
+    const result = await probe(h, ['token']);
+    expect(result.answeredByAgent).toBe(false);
+    expect((await introspect(provider, result.stdout.trim())).active).toBe(true);
+  });
+
+  it('stops on request, after its idle time, and on SIGTERM, removing its socket each time', async () => {
+    const h = await signedIn();
+    const socket = join(h.home, 'agent.sock');
+    const pid = await startAgent(h);
+    expect((await runCli(['agent', 'start'], h.env))).toMatchObject({ code: 0, stderr: `The agent is already running (pid ${pid}).\n` });
+    expect(await runCli(['agent', 'stop'], h.env)).toMatchObject({ code: 0, stderr: `Agent stopped (pid ${pid}); the keys it held are forgotten.\n` });
+    expect(existsSync(socket)).toBe(false);
+    expect(await waitFor(() => !isAlive(pid))).toBe(true);
+    expect(await status(h)).toEqual({ running: false });
+
+    const idle = await startAgent(h, ['--idle', '1s']);
+    expect(await waitFor(() => !isAlive(idle) && !existsSync(socket), 5000)).toBe(true);
+
+    const foreground = spawn(process.execPath, [BIN, 'agent', 'start', '--foreground'], { env: h.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    foreground.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    expect(await waitFor(() => stderr.includes('Agent listening on'))).toBe(true);
+    expect(stderr).toBe(`Agent listening on ${socket} (pid ${foreground.pid}); it stops after 1h without use. Ctrl-C stops it.\n`);
+    foreground.kill('SIGTERM');
+    const code = await new Promise((resolve) => foreground.on('exit', resolve));
+    expect(code).toBe(0);
+    expect(stderr.endsWith('Agent stopped; the keys it held are forgotten.\n')).toBe(true);
+    expect(existsSync(socket)).toBe(false);
+  });
+
+  it('survives garbage on its socket, and a client survives an agent that is gone', async () => {
+    const h = await signedIn();
+    const pid = await startAgent(h);
+    const socket = join(h.home, 'agent.sock');
+    for (const junk of ['not json\n', '{"v":1,"op":"answer","request":{"command":"rm"}}\n', `${'x'.repeat(70_000)}\n`, '{"v":2,"op":"status"}\n']) {
+      const reply = await new Promise<string>((resolve) => {
+        const client = connect(socket);
+        let text = '';
+        client.on('data', (chunk) => (text += chunk));
+        client.on('close', () => resolve(text));
+        client.on('error', () => resolve(text));
+        client.end(junk);
+      });
+      expect(reply).toBe('');
+    }
+    expect(await status(h)).toMatchObject({ running: true, pid });
+
+    // Killed outright, it leaves its socket behind: clients read the vault themselves, and a new agent takes the place.
+    process.kill(pid, 'SIGKILL');
+    expect(await waitFor(() => !isAlive(pid))).toBe(true);
+    expect(existsSync(socket)).toBe(true);
+    const token = await runCli(['token'], h.env);
+    expect(token.code, token.stderr).toBe(0);
+    expect((await introspect(provider, token.stdout.trim())).active).toBe(true);
+    const next = await startAgent(h);
+    expect(next).not.toBe(pid);
+  });
+
+  it('says nothing secret about itself', async () => {
+    const h = await signedIn();
+    await startAgent(h);
+    const token = (await runCli(['token'], h.env)).stdout.trim();
+    const human = await runCli(['agent', 'status'], h.env);
+    expect(human.code).toBe(0);
+    expect(human.stdout).toMatch(/^Agent running \(pid \d+\) on .*agent\.sock\n {2}started {4}\S+\n {2}idle stop {2}\S+\n {2}keys held {2}default \(session ends \S+\)\n$/);
+    const json = await runCli(['agent', 'status', '--json'], h.env);
+    for (const text of [human.stdout, human.stderr, json.stdout, json.stderr]) expect(text).not.toContain(token);
+  });
+});
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
