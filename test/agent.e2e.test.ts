@@ -243,13 +243,19 @@ describe.skipIf(!secretService)('devlogin agent with the OS keychain vault', () 
     expect((await probe(h, ['whoami', '--json'])).answeredByAgent).toBe(true);
   });
 
-  it('never holds the vault passphrase, and leaves passphrase sessions to the client', async () => {
+  it('never holds the vault passphrase (nor a token from exec), and leaves passphrase sessions to the client', async () => {
     const h = await homes();
     const login = await signIn(provider, h, { args: ['--no-dpop'] });
     expect(login.code, login.stderr).toBe(0);
-    const pid = await startAgent(h);
+    // Started from inside `devlogin exec`, as a script might.
+    const launched = await runCli(['exec', '--', process.execPath, BIN, 'agent', 'start'], h.env);
+    expect(launched.code, launched.stderr).toBe(0);
+    started.push(h);
+    const pid = Number(/\(pid (\d+)\)/.exec(launched.stderr)![1]);
     const environ = readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0');
     expect(environ.some((entry) => entry.startsWith('DEVLOGIN_VAULT_PASSPHRASE='))).toBe(false);
+    expect(environ.some((entry) => entry.startsWith('DEVLOGIN_ACCESS_TOKEN='))).toBe(false);
+    expect(environ).toContain('DEVLOGIN_PROFILE=default'); // exec's other variables pass: only secrets are dropped
     expect(environ).toContain(`DEVLOGIN_HOME=${h.home}`);
     const result = await probe(h, ['token']);
     expect(result.answeredByAgent).toBe(false);

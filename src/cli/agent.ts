@@ -78,7 +78,7 @@ async function serveInForeground(options: AgentOptions, ctx: CommandContext, soc
   const { stopped } = await startAgentServer({
     paths: ctx.paths,
     socketPath,
-    env: withoutPassphrase(ctx.io.env),
+    env: withoutSecrets(ctx.io.env),
     idleMs: options.idleSeconds * 1000,
     pid,
     signal: controller.signal,
@@ -92,9 +92,9 @@ async function startInBackground(options: AgentOptions, ctx: CommandContext, soc
   const [command, ...args] = self;
   const child = spawn(command!, [...args, 'agent', 'start', '--foreground', '--idle', `${options.idleSeconds}s`], {
     detached: true,
+    // The caller's folder stays its working folder: a relative DEVLOGIN_HOME means the same place to both.
     stdio: 'ignore',
-    cwd: '/',
-    env: withoutPassphrase(ctx.io.env),
+    env: withoutSecrets(ctx.io.env),
   });
   let exited: number | null | undefined;
   child.once('exit', (code) => (exited = code));
@@ -177,9 +177,13 @@ function removeStaleSocket(socketPath: string): void {
   rmSync(socketPath, { force: true });
 }
 
-/** The agent never holds the vault passphrase: it serves keychain sessions only. */
-function withoutPassphrase(env: Readonly<Record<string, string | undefined>>): Record<string, string | undefined> {
+/**
+ * The agent's environment: never the vault passphrase (it serves keychain
+ * sessions only), nor a token handed down by `devlogin exec`.
+ */
+function withoutSecrets(env: Readonly<Record<string, string | undefined>>): Record<string, string | undefined> {
   const rest = { ...env };
   delete rest.DEVLOGIN_VAULT_PASSPHRASE;
+  delete rest.DEVLOGIN_ACCESS_TOKEN;
   return rest;
 }

@@ -42,7 +42,10 @@ function writeAll(fd: 1 | 2, text: string): void {
   try {
     while (rest.length > 0) rest = rest.subarray(writeSync(fd, rest));
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    // A reader that has gone away (`devlogin token | true`) wants nothing more.
+    if (code === 'EPIPE') return;
+    if (code !== 'EAGAIN') throw err;
     (fd === 1 ? process.stdout : process.stderr).write(rest);
   }
 }
