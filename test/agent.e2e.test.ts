@@ -200,6 +200,29 @@ describe.skipIf(!secretService)('devlogin agent with the OS keychain vault', () 
     expect(after.stdout.trim()).toBe(refreshed.stdout.trim());
   });
 
+  it('8 processes at once on a token to refresh, agent running: one refresh reaches the provider, all get the new token', async () => {
+    // Tokens that live 62 s: within token's default 60 s margin after 3 s, outside it once refreshed.
+    const shortLived = await startProvider({ accessTokenTtl: 62 });
+    try {
+      const h = await keychainHome();
+      const login = await signIn(shortLived, h, { args: ['--no-dpop'] });
+      expect(login.code, login.stderr).toBe(0);
+      await startAgent(h);
+      expect((await runCli(['whoami'], h.env)).code).toBe(0); // the agent now holds the key
+      await new Promise((resolve) => setTimeout(resolve, 3000));
+      const requests = shortLived.requests.get('/token') ?? 0;
+      const results = await Promise.all(Array.from({ length: 8 }, () => runCli(['token'], h.env)));
+      expect(results.map((r) => r.code)).toEqual(Array(8).fill(0));
+      const refreshed = shortLived.issued.at(-1)!.access_token;
+      expect(new Set(results.map((r) => r.stdout))).toEqual(new Set([`${refreshed}\n`]));
+      expect(shortLived.requests.get('/token')).toBe(requests + 1);
+      const again = await probe(h, ['token']);
+      expect(again).toEqual({ stdout: `${refreshed}\n`, answeredByAgent: true });
+    } finally {
+      await shortLived.close();
+    }
+  });
+
   it('forgets a key as soon as its session is logged out, and serves a new sign-in with the new key', async () => {
     const h = await signedIn();
     await startAgent(h);
