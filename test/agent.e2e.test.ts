@@ -126,6 +126,7 @@ describe.skipIf(!secretService)('devlogin agent with the OS keychain vault', () 
     expect(result.code, result.stderr).toBe(0);
     started.push(h);
     const match = /^Agent started \(pid (\d+)\)\./.exec(result.stderr);
+    expect(result.stderr).not.toContain('passphrase');
     expect(match, result.stderr).not.toBeNull();
     return Number(match![1]);
   }
@@ -274,6 +275,7 @@ describe.skipIf(!secretService)('devlogin agent with the OS keychain vault', () 
     const launched = await runCli(['exec', '--', process.execPath, BIN, 'agent', 'start'], h.env);
     expect(launched.code, launched.stderr).toBe(0);
     started.push(h);
+    expect(launched.stderr).toContain('\nSessions in the passphrase vault (default) are still read by each call: the agent serves keychain sessions only.\n');
     const pid = Number(/\(pid (\d+)\)/.exec(launched.stderr)![1]);
     const environ = readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0');
     expect(environ.some((entry) => entry.startsWith('DEVLOGIN_VAULT_PASSPHRASE='))).toBe(false);

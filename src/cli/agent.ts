@@ -4,6 +4,7 @@ import { platform } from 'node:os';
 import { pid } from 'node:process';
 import { setTimeout as delay } from 'node:timers/promises';
 import { formatDuration, parseDuration } from '../core/duration.js';
+import { createVault } from '../core/vault/vault.js';
 import { DevloginError, EXIT, usageError } from '../errors.js';
 import { AGENT_PROTOCOL, agentSocketPath, type AgentStatus } from './agent-protocol.js';
 import { exchange } from './agent-exchange.js';
@@ -112,11 +113,21 @@ async function startInBackground(options: AgentOptions, ctx: CommandContext, soc
     });
   }
   child.unref();
+  const unserved = await passphraseProfiles(ctx);
   ctx.io.stderr.write([
     `Agent started (pid ${status.pid}). whoami and token now take session keys from its memory instead of the keychain.`,
     `It forgets a key when its session ends or changes, and stops after ${formatDuration(options.idleSeconds)} without use.`,
+    ...(unserved.length > 0 ? [`Sessions in the passphrase vault (${unserved.join(', ')}) are still read by each call: the agent serves keychain sessions only.`] : []),
     'Stop it with "devlogin agent stop".',
   ].join('\n') + '\n');
+}
+
+/** Profiles whose session is in the passphrase vault, which the agent leaves to the client. */
+async function passphraseProfiles(ctx: CommandContext): Promise<string[]> {
+  const vault = createVault({ paths: ctx.paths, env: ctx.io.env });
+  const profiles = await vault.profiles().catch(() => []);
+  const stored = await Promise.all(profiles.map((profile) => vault.readMeta(profile).catch(() => null)));
+  return profiles.filter((_, index) => stored[index]?.backend === 'passphrase');
 }
 
 async function stopAgent(ctx: CommandContext, socketPath: string): Promise<void> {
