@@ -60,6 +60,7 @@ for (const [entry, outfile, ownExternal] of [
     platform: 'node',
     target: 'node20',
     external: [...external, ...ownExternal],
+    define: { DEVLOGIN_VERSION: JSON.stringify(version) },
     plugins: [nativeRequire],
     // The shim ignores import.meta.url, which is all keychain.ts and entry.ts read of it.
     logOverride: { 'empty-import-meta': 'silent' },

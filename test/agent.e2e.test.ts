@@ -340,13 +340,33 @@ describe.skipIf(!secretService)('devlogin agent with the OS keychain vault', () 
     expect(next).not.toBe(pid);
   });
 
+  it('leaves a client of another devlogin version to answer itself', async () => {
+    const h = await signedIn();
+    await startAgent(h);
+    const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+    const ask = (asVersion: string) => new Promise<Record<string, unknown>>((resolve, reject) => {
+      const client = connect(join(h.home, 'agent.sock'));
+      let text = '';
+      client.on('data', (chunk) => (text += chunk));
+      client.on('end', () => resolve(JSON.parse(text) as Record<string, unknown>));
+      client.on('error', reject);
+      const env = Object.fromEntries(['HOME', 'DEVLOGIN_HOME', 'DEVLOGIN_KEYCHAIN_SERVICE', 'DBUS_SESSION_BUS_ADDRESS', 'NO_COLOR', 'CI'].map((name) => [name, h.env[name]]));
+      client.end(`${JSON.stringify({ v: 1, op: 'answer', version: asVersion, request: { command: 'whoami', json: true, noColor: false }, env, stdoutIsTTY: false, stderrIsTTY: false, stdinIsTTY: false })}\n`);
+    });
+    expect(await ask('0.0.0-older')).toEqual({ v: 1, pass: 'local' });
+    const answered = await ask(version);
+    expect(answered).toMatchObject({ v: 1, exit: 0, stderr: '' });
+    expect(JSON.parse(answered.stdout as string)).toMatchObject({ signed_in: true, subject: 'alice', vault: 'keychain' });
+    expect((await status(h)).version).toBe(version);
+  });
+
   it('says nothing secret about itself', async () => {
     const h = await signedIn();
     await startAgent(h);
     const token = (await runCli(['token'], h.env)).stdout.trim();
     const human = await runCli(['agent', 'status'], h.env);
     expect(human.code).toBe(0);
-    expect(human.stdout).toMatch(/^Agent running \(pid \d+\) on .*agent\.sock\n {2}started {4}\S+\n {2}idle stop {2}\S+\n {2}keys held {2}default \(session ends \S+\)\n$/);
+    expect(human.stdout).toMatch(/^Agent running \(pid \d+, devlogin \d+\.\d+\.\d+\S*\) on .*agent\.sock\n {2}started {4}\S+\n {2}idle stop {2}\S+\n {2}keys held {2}default \(session ends \S+\)\n$/);
     const json = await runCli(['agent', 'status', '--json'], h.env);
     for (const text of [human.stdout, human.stderr, json.stdout, json.stderr]) expect(text).not.toContain(token);
   });

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { resolvePaths } from '../core/paths.js';
-import { AGENT_PROTOCOL, agentSocketPath, ANSWER_ENV, IDENTITY_ENV, pickEnv, type AgentAnswer } from './agent-protocol.js';
+import { AGENT_PROTOCOL, agentSocketPath, agentVersion, ANSWER_ENV, IDENTITY_ENV, pickEnv, type AgentAnswer } from './agent-protocol.js';
 import type { FastRequest } from './fast-args.js';
 
 /** How long a client waits for a running agent before reading the vault itself. */
@@ -30,6 +30,7 @@ export async function askAgent(request: FastRequest, terminal: ClientTerminal): 
     const reply = await exchange(socket, {
       v: AGENT_PROTOCOL,
       op: 'answer',
+      version: agentVersion(),
       request,
       env: pickEnv(env, [...IDENTITY_ENV, ...ANSWER_ENV]),
       stdoutIsTTY: terminal.stdoutIsTTY,

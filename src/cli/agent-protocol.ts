@@ -8,6 +8,15 @@ import type { FastRequest } from './fast-args.js';
 
 export const AGENT_PROTOCOL = 1;
 
+/** Set by the bundler (scripts/bundle.mjs) from package.json. */
+declare const DEVLOGIN_VERSION: string;
+
+/**
+ * This build's version. A client answers itself when the agent is of another
+ * version (devlogin upgraded while an agent ran): the two never mix.
+ */
+export const agentVersion = (): string => DEVLOGIN_VERSION;
+
 /** Lines longer than this are not ours: the connection is dropped. */
 export const MAX_MESSAGE_BYTES = 64 * 1024;
 
@@ -25,6 +34,8 @@ export type AgentRequest =
   | {
     v: typeof AGENT_PROTOCOL;
     op: 'answer';
+    /** The client's devlogin version. */
+    version: string;
     request: FastRequest;
     /** IDENTITY_ENV and ANSWER_ENV, as the client has them (unset ones absent). */
     env: Record<string, string>;
@@ -50,6 +61,7 @@ export type AgentAnswer =
 export interface AgentStatus {
   v: typeof AGENT_PROTOCOL;
   pid: number;
+  version: string;
   socket: string;
   started_at: string;
   /** When it stops if nothing asks it anything before. */

@@ -6,7 +6,7 @@ import { isSessionExpired, toIso } from '../core/session.js';
 import { createKeyCache } from '../core/vault/key-cache.js';
 import { createVault } from '../core/vault/vault.js';
 import { createBufferIO, describeTerminal } from '../io.js';
-import { AGENT_PROTOCOL, ANSWER_ENV, IDENTITY_ENV, MAX_MESSAGE_BYTES, type AgentAnswer, type AgentRequest, type AgentStatus, type AnswerRequest } from './agent-protocol.js';
+import { AGENT_PROTOCOL, agentVersion, ANSWER_ENV, IDENTITY_ENV, MAX_MESSAGE_BYTES, type AgentAnswer, type AgentRequest, type AgentStatus, type AnswerRequest } from './agent-protocol.js';
 import { answerFast } from './fast-path.js';
 
 export interface AgentServerOptions {
@@ -134,7 +134,8 @@ export async function startAgentServer(options: AgentServerOptions): Promise<{ s
   }
 
   async function answer(message: AnswerRequest): Promise<AgentAnswer> {
-    // A client with another home, keychain service or bus reads its own vault.
+    // A client of another version, or with another home, keychain service or bus, reads its own vault.
+    if (message.version !== agentVersion()) return { v: AGENT_PROTOCOL, pass: 'local' };
     for (const name of IDENTITY_ENV) {
       if ((message.env[name] ?? undefined) !== env[name]) return { v: AGENT_PROTOCOL, pass: 'local' };
     }
@@ -157,6 +158,7 @@ export async function startAgentServer(options: AgentServerOptions): Promise<{ s
     return {
       v: AGENT_PROTOCOL,
       pid,
+      version: agentVersion(),
       socket: socketPath,
       started_at: new Date(startedAt).toISOString(),
       idle_stop_at: new Date(idleStopAt).toISOString(),
@@ -186,11 +188,12 @@ function parseRequest(text: string): AgentRequest | undefined {
   if (request.command !== 'whoami' && request.command !== 'token') return undefined;
   const optionalString = (field: unknown) => field === undefined || typeof field === 'string';
   if (!optionalString(request.profile) || !optionalString(request.minTtl) || typeof request.json !== 'boolean' || typeof request.noColor !== 'boolean') return undefined;
-  if (!Object.values(env).every((field) => typeof field === 'string')) return undefined;
+  if (typeof message.version !== 'string' || !Object.values(env).every((field) => typeof field === 'string')) return undefined;
   if (![message.stdoutIsTTY, message.stderrIsTTY, message.stdinIsTTY].every((flag) => typeof flag === 'boolean')) return undefined;
   return {
     v: AGENT_PROTOCOL,
     op: 'answer',
+    version: message.version,
     request: { command: request.command, profile: request.profile as string | undefined, json: request.json, minTtl: request.minTtl as string | undefined, noColor: request.noColor },
     env: env as Record<string, string>,
     stdoutIsTTY: message.stdoutIsTTY as boolean,

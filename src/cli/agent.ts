@@ -156,7 +156,7 @@ async function showStatus(ctx: CommandContext, socketPath: string, json: boolean
   }
   const held = status.keys_held.map(({ profile, session_expires_at }) => `${profile} (session ends ${session_expires_at})`);
   ctx.io.stdout.write([
-    `Agent running (pid ${status.pid}) on ${status.socket}`,
+    `Agent running (pid ${status.pid}, devlogin ${status.version}) on ${status.socket}`,
     `  started    ${status.started_at}`,
     `  idle stop  ${status.idle_stop_at}`,
     `  keys held  ${held.length === 0 ? 'none' : held.join(', ')}`,
@@ -173,7 +173,7 @@ async function askStatus(socketPath: string): Promise<AgentStatus | undefined> {
 function isStatus(value: unknown): value is AgentStatus {
   if (typeof value !== 'object' || value === null) return false;
   const status = value as Record<string, unknown>;
-  return status.v === AGENT_PROTOCOL && Number.isInteger(status.pid) && typeof status.socket === 'string' && Array.isArray(status.keys_held);
+  return status.v === AGENT_PROTOCOL && Number.isInteger(status.pid) && typeof status.version === 'string' && typeof status.socket === 'string' && Array.isArray(status.keys_held);
 }
 
 /** A socket left by an agent that is gone. Anything else at that path is not ours to delete. */
