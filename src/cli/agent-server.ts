@@ -12,7 +12,7 @@ import { answerFast } from './fast-path.js';
 export interface AgentServerOptions {
   paths: Paths;
   socketPath: string;
-  /** The agent's own environment, without DEVLOGIN_VAULT_PASSPHRASE. */
+  /** The agent's own environment, without DEVLOGIN_VAULT_PASSPHRASE or DEVLOGIN_ACCESS_TOKEN. */
   env: Readonly<Record<string, string | undefined>>;
   /** Stops after this long without a whoami or token to answer. */
   idleMs: number;

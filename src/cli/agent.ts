@@ -173,7 +173,8 @@ async function askStatus(socketPath: string): Promise<AgentStatus | undefined> {
 function isStatus(value: unknown): value is AgentStatus {
   if (typeof value !== 'object' || value === null) return false;
   const status = value as Record<string, unknown>;
-  return status.v === AGENT_PROTOCOL && Number.isInteger(status.pid) && typeof status.version === 'string' && typeof status.socket === 'string' && Array.isArray(status.keys_held);
+  // version is not required: an agent of any version that answers is running, and its socket is not stale.
+  return status.v === AGENT_PROTOCOL && Number.isInteger(status.pid) && typeof status.socket === 'string' && Array.isArray(status.keys_held);
 }
 
 /** A socket left by an agent that is gone. Anything else at that path is not ours to delete. */
