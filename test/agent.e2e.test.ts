@@ -7,13 +7,13 @@
  * changed, and it must never hold the vault passphrase.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { appendFileSync, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { LocalProvider } from '../demo/provider.js';
+import { exchangeSync } from '../src/cli/agent-exchange.js';
 import { createKeyCache } from '../src/core/vault/key-cache.js';
 import { BIN, runCli, useTempHomes, type TestHome } from './helpers/cli.js';
 import { introspect, signIn, startProvider } from './helpers/session.js';
@@ -68,24 +68,16 @@ describe('devlogin agent: bad input', () => {
     expect(result.code).toBe(2);
     expect(result.stderr).toBe(`${line}\n`);
     expect(result.stdout).toBe('');
-    expect(existsSync(join(h.home, 'agent.sock'))).toBe(false);
+    expect(existsSync(join(h.home, 'agent'))).toBe(false);
   });
 
-  it('refuses a state folder whose socket path would not fit a unix socket', async () => {
+  it('leaves alone a file in the way of its folder', async () => {
     const h = await homes();
-    const deep = join(h.home, 'x'.repeat(90));
-    const result = await runCli(['agent', 'start'], { ...h.env, DEVLOGIN_HOME: deep });
-    expect(result.code).toBe(2);
-    expect(result.stderr).toMatch(/^devlogin: The agent's socket path is too long for a unix socket \(\d+ bytes, at most 100\): .*agent\.sock Set DEVLOGIN_HOME to a shorter folder\.\n$/);
-  });
-
-  it('leaves alone a file in the way of its socket', async () => {
-    const h = await homes();
-    await writeFile(join(h.home, 'agent.sock'), 'not a socket');
+    await writeFile(join(h.home, 'agent'), 'not a folder');
     const result = await runCli(['agent', 'start'], h.env);
     expect(result.code).toBe(2);
-    expect(result.stderr).toBe(`devlogin: ${join(h.home, 'agent.sock')} is in the way of the agent's socket and is not one. Move it away, then start the agent again.\n`);
-    expect(await readFile(join(h.home, 'agent.sock'), 'utf8')).toBe('not a socket');
+    expect(result.stderr).toBe(`devlogin: ${join(h.home, 'agent')} is in the way of the agent's folder and is not one. Move it away, then start the agent again.\n`);
+    expect(await readFile(join(h.home, 'agent'), 'utf8')).toBe('not a folder');
   });
 
   it('status and stop with no agent: exit 0, nothing to do', async () => {
@@ -161,11 +153,15 @@ describe.skipIf(!secretService)('devlogin agent with the OS keychain vault', () 
   it('answers whoami and token with the bytes and audit events of the full CLI, from the key it holds', async () => {
     const h = await signedIn();
     const pid = await startAgent(h);
-    const socket = join(h.home, 'agent.sock');
-    expect(statSync(socket).isSocket()).toBe(true);
-    expect(statSync(socket).mode & 0o777).toBe(0o600);
-    expect(statSync(h.home).mode & 0o777).toBe(0o700);
-    expect(await status(h)).toMatchObject({ running: true, pid, socket, keys_held: [] });
+    const dir = join(h.home, 'agent');
+    expect(statSync(dir).mode & 0o777).toBe(0o700);
+    const pipes = readdirSync(dir).sort();
+    expect(pipes).toEqual(['reply-0', 'reply-1', 'reply-2', 'reply-3', 'reply-4', 'reply-5', 'reply-6', 'reply-7', 'requests']);
+    for (const name of pipes) {
+      expect(statSync(join(dir, name)).isFIFO()).toBe(true);
+      expect(statSync(join(dir, name)).mode & 0o777).toBe(0o600);
+    }
+    expect(await status(h)).toMatchObject({ running: true, pid, dir, keys_held: [] });
 
     for (const args of [['whoami'], ['whoami', '--json'], ['token'], ['token', '--json', '--min-ttl', '5m']]) {
       const before = (await auditEvents(h)).length;
@@ -287,55 +283,50 @@ describe.skipIf(!secretService)('devlogin agent with the OS keychain vault', () 
     expect((await introspect(provider, result.stdout.trim())).active).toBe(true);
   });
 
-  it('stops on request, after its idle time, and on SIGTERM, removing its socket each time', async () => {
+  it('stops on request, after its idle time, and on SIGTERM, removing its pipes each time', async () => {
     const h = await signedIn();
-    const socket = join(h.home, 'agent.sock');
+    const dir = join(h.home, 'agent');
     const pid = await startAgent(h);
     expect((await runCli(['agent', 'start'], h.env))).toMatchObject({ code: 0, stderr: `The agent is already running (pid ${pid}).\n` });
     expect(await runCli(['agent', 'stop'], h.env)).toMatchObject({ code: 0, stderr: `Agent stopped (pid ${pid}); the keys it held are forgotten.\n` });
-    expect(existsSync(socket)).toBe(false);
+    expect(existsSync(dir)).toBe(false);
     expect(await waitFor(() => !isAlive(pid))).toBe(true);
     expect(await status(h)).toEqual({ running: false });
 
     const idle = await startAgent(h, ['--idle', '1s']);
-    expect(await waitFor(() => !isAlive(idle) && !existsSync(socket), 5000)).toBe(true);
+    expect(await waitFor(() => !isAlive(idle) && !existsSync(dir), 5000)).toBe(true);
 
     const foreground = spawn(process.execPath, [BIN, 'agent', 'start', '--foreground'], { env: h.env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     foreground.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    expect(await waitFor(() => stderr.includes('Agent listening on'))).toBe(true);
-    expect(stderr).toBe(`Agent listening on ${socket} (pid ${foreground.pid}); it stops after 1h without use. Ctrl-C stops it.\n`);
+    expect(await waitFor(() => stderr.includes('Agent listening in'))).toBe(true);
+    expect(stderr).toBe(`Agent listening in ${dir} (pid ${foreground.pid}); it stops after 1h without use. Ctrl-C stops it.\n`);
     foreground.kill('SIGTERM');
     const code = await new Promise((resolve) => foreground.on('exit', resolve));
     expect(code).toBe(0);
     expect(stderr.endsWith('Agent stopped; the keys it held are forgotten.\n')).toBe(true);
-    expect(existsSync(socket)).toBe(false);
+    expect(existsSync(dir)).toBe(false);
   });
 
-  it('survives garbage on its socket, and a client survives an agent that is gone', async () => {
+  it('survives garbage on its pipe, and a client survives an agent that is gone', async () => {
     const h = await signedIn();
     const pid = await startAgent(h);
-    const socket = join(h.home, 'agent.sock');
-    for (const junk of ['not json\n', '{"v":1,"op":"answer","request":{"command":"rm"}}\n', `${'x'.repeat(70_000)}\n`, '{"v":2,"op":"status"}\n']) {
-      const reply = await new Promise<string>((resolve) => {
-        const client = connect(socket);
-        let text = '';
-        client.on('data', (chunk) => (text += chunk));
-        client.on('close', () => resolve(text));
-        client.on('error', () => resolve(text));
-        client.end(junk);
-      });
-      expect(reply).toBe('');
+    const dir = join(h.home, 'agent');
+    const requests = join(dir, 'requests');
+    for (const junk of ['not json\n', '{"v":1,"op":"answer","slot":0,"nonce":"n","request":{"command":"rm"}}\n', '{"v":1,"op":"status","slot":99,"nonce":"n"}\n', `${'x'.repeat(5000)}`, '\n', '{"v":2,"op":"status","slot":0,"nonce":"n"}\n']) {
+      appendFileSync(requests, junk);
     }
     expect(await status(h)).toMatchObject({ running: true, pid });
+    expect((await probe(h, ['token'])).answeredByAgent).toBe(true);
 
-    // Killed outright, it leaves its socket behind: clients read the vault themselves, and a new agent takes the place.
+    // Killed outright, it leaves its pipes behind: clients read the vault themselves at once, and a new agent takes the place.
     process.kill(pid, 'SIGKILL');
     expect(await waitFor(() => !isAlive(pid))).toBe(true);
-    expect(existsSync(socket)).toBe(true);
-    const token = await runCli(['token'], h.env);
-    expect(token.code, token.stderr).toBe(0);
+    expect(existsSync(requests)).toBe(true);
+    const token = await probe(h, ['token']);
+    expect(token.answeredByAgent).toBe(false);
     expect((await introspect(provider, token.stdout.trim())).active).toBe(true);
+    expect(readdirSync(dir).filter((name) => name.endsWith('.lock'))).toEqual([]);
     const next = await startAgent(h);
     expect(next).not.toBe(pid);
   });
@@ -344,17 +335,10 @@ describe.skipIf(!secretService)('devlogin agent with the OS keychain vault', () 
     const h = await signedIn();
     await startAgent(h);
     const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
-    const ask = (asVersion: string) => new Promise<Record<string, unknown>>((resolve, reject) => {
-      const client = connect(join(h.home, 'agent.sock'));
-      let text = '';
-      client.on('data', (chunk) => (text += chunk));
-      client.on('end', () => resolve(JSON.parse(text) as Record<string, unknown>));
-      client.on('error', reject);
-      const env = Object.fromEntries(['HOME', 'DEVLOGIN_HOME', 'DEVLOGIN_KEYCHAIN_SERVICE', 'DBUS_SESSION_BUS_ADDRESS', 'NO_COLOR', 'CI'].map((name) => [name, h.env[name]]));
-      client.end(`${JSON.stringify({ v: 1, op: 'answer', version: asVersion, request: { command: 'whoami', json: true, noColor: false }, env, stdoutIsTTY: false, stderrIsTTY: false, stdinIsTTY: false })}\n`);
-    });
-    expect(await ask('0.0.0-older')).toEqual({ v: 1, pass: 'local' });
-    const answered = await ask(version);
+    const env = Object.fromEntries(['HOME', 'DEVLOGIN_HOME', 'DEVLOGIN_KEYCHAIN_SERVICE', 'DBUS_SESSION_BUS_ADDRESS', 'NO_COLOR', 'CI'].map((name) => [name, h.env[name]!]));
+    const ask = (asVersion: string) => exchangeSync(join(h.home, 'agent'), { v: 1, op: 'answer', version: asVersion, request: { command: 'whoami', json: true, noColor: false, profile: undefined, minTtl: undefined }, env }, 5000)!;
+    expect(ask('0.0.0-older')).toEqual({ v: 1, pass: 'local', nonce: expect.any(String) });
+    const answered = ask(version);
     expect(answered).toMatchObject({ v: 1, exit: 0, stderr: '' });
     expect(JSON.parse(answered.stdout as string)).toMatchObject({ signed_in: true, subject: 'alice', vault: 'keychain' });
     expect((await status(h)).version).toBe(version);
@@ -366,7 +350,7 @@ describe.skipIf(!secretService)('devlogin agent with the OS keychain vault', () 
     const token = (await runCli(['token'], h.env)).stdout.trim();
     const human = await runCli(['agent', 'status'], h.env);
     expect(human.code).toBe(0);
-    expect(human.stdout).toMatch(/^Agent running \(pid \d+, devlogin \d+\.\d+\.\d+\S*\) on .*agent\.sock\n {2}started {4}\S+\n {2}idle stop {2}\S+\n {2}keys held {2}default \(session ends \S+\)\n$/);
+    expect(human.stdout).toMatch(/^Agent running \(pid \d+, devlogin \d+\.\d+\.\d+\S*\) in .*\/agent\n {2}started {4}\S+\n {2}idle stop {2}\S+\n {2}keys held {2}default \(session ends \S+\)\n$/);
     const json = await runCli(['agent', 'status', '--json'], h.env);
     for (const text of [human.stdout, human.stderr, json.stdout, json.stderr]) expect(text).not.toContain(token);
   });

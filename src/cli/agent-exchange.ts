@@ -1,51 +1,132 @@
-import { connect } from 'node:net';
-import { MAX_MESSAGE_BYTES, type AgentRequest } from './agent-protocol.js';
+import { closeSync, constants, openSync, readFileSync, readSync, rmSync, statSync, writeSync } from 'node:fs';
+import { hrtime, kill, pid } from 'node:process';
+import { MAX_REPLY_BYTES, MAX_REQUEST_BYTES, REPLY_SLOTS, replyLock, replyPipe, requestsPipe, type AgentRequest } from './agent-protocol.js';
 
-// Apart from agent-protocol.ts so that a client that finds no agent socket
-// never loads the socket code.
+// The client side of the agent's pipes (agent-protocol.ts), synchronous from
+// end to end: no socket or stream code is loaded, and a client has nothing
+// else to do while it waits.
+
+/** A slot lock older than this is taken over even if its process seems alive (a reused pid). */
+const STALE_LOCK_MS = 30_000;
 
 /**
- * Sends one message and resolves with the parsed reply. Rejects when there
- * is no agent (ENOENT, ECONNREFUSED), on a reply that is not one JSON line,
- * and after `timeoutMs` without an answer.
+ * Sends one message to the agent whose pipes are in `dir` and returns its
+ * reply, or undefined when there is no agent (no folder, or nobody reading
+ * the requests pipe), every slot is taken, the message is too long, or no
+ * reply came within `timeoutMs`. Never throws for any of these.
  */
-export function exchange(socketPath: string, message: AgentRequest, timeoutMs: number): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ path: socketPath });
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let settled = false;
-    const timer = setTimeout(() => finish(new Error('the agent did not answer in time')), timeoutMs);
-    const finish = (error?: Error): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      if (error) {
-        socket.destroy();
-        reject(error);
-        return;
-      }
-      // The reply is complete; the socket closes as the agent ends it.
+export function exchangeSync(dir: string, message: AgentRequest, timeoutMs: number): Record<string, unknown> | undefined {
+  const slot = claimSlot(dir);
+  if (slot === undefined) return undefined;
+  try {
+    return exchangeOnSlot(dir, slot, message, timeoutMs);
+  } catch {
+    return undefined;
+  } finally {
+    rmSync(replyLock(dir, slot), { force: true });
+  }
+}
+
+function exchangeOnSlot(dir: string, slot: number, message: AgentRequest, timeoutMs: number): Record<string, unknown> | undefined {
+  // Open for reading first: the agent opens it for writing without waiting, and that fails while nobody reads.
+  const reply = openSync(replyPipe(dir, slot), constants.O_RDONLY | constants.O_NONBLOCK);
+  try {
+    // Tells this reply from one the agent wrote for an earlier holder of the slot that gave up. Not a secret.
+    const nonce = `${pid}.${hrtime.bigint()}.${Math.random()}`;
+    const line = `${JSON.stringify({ ...message, slot, nonce })}\n`;
+    if (Buffer.byteLength(line) > MAX_REQUEST_BYTES) return undefined;
+    // ENXIO when no agent holds the pipe open: it is gone.
+    const requests = openSync(requestsPipe(dir), constants.O_WRONLY | constants.O_NONBLOCK);
+    try {
+      writeSync(requests, line);
+    } finally {
+      closeSync(requests);
+    }
+    return awaitReply(reply, nonce, timeoutMs);
+  } finally {
+    closeSync(reply);
+  }
+}
+
+/** Takes the first free slot by creating its lock file exclusively; a lock whose process is gone is taken over. */
+function claimSlot(dir: string): number | undefined {
+  for (let slot = 0; slot < REPLY_SLOTS; slot += 1) {
+    const lock = replyLock(dir, slot);
+    for (let attempt = 0; attempt < 2; attempt += 1) {
       try {
-        resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')));
-      } catch {
-        reject(new Error('the agent sent something that is not JSON'));
+        const fd = openSync(lock, 'wx', 0o600);
+        writeSync(fd, String(pid));
+        closeSync(fd);
+        return slot;
+      } catch (err) {
+        // ENOENT: no agent folder, so no agent.
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') return undefined;
+        if (!isStale(lock)) break;
+        rmSync(lock, { force: true });
       }
-    };
-    socket.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_MESSAGE_BYTES) {
-        finish(new Error('the agent sent too much'));
-        return;
+    }
+  }
+  return undefined;
+}
+
+function isStale(lock: string): boolean {
+  try {
+    if (Date.now() - statSync(lock).mtimeMs > STALE_LOCK_MS) return true;
+    const owner = Number(readFileSync(lock, 'utf8'));
+    // Empty: its owner has just created it and is writing its pid.
+    if (!Number.isInteger(owner) || owner <= 0) return false;
+    kill(owner, 0);
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
+
+/**
+ * Reads the reply pipe until the line with our nonce, polling: the pipe is
+ * non-blocking (a blocking read would wait for good on an agent that died),
+ * and between reads the client sleeps, from 50 µs growing to 2 ms (a read
+ * costs a few microseconds).
+ */
+function awaitReply(fd: number, nonce: string, timeoutMs: number): Record<string, unknown> | undefined {
+  const deadline = Date.now() + timeoutMs;
+  const sleeper = new Int32Array(new SharedArrayBuffer(4));
+  const chunk = Buffer.allocUnsafe(64 * 1024);
+  let pending = Buffer.alloc(0);
+  let received = 0;
+  let pause = 0.05;
+  for (;;) {
+    let count = 0;
+    try {
+      count = readSync(fd, chunk, 0, chunk.length, null);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') return undefined;
+    }
+    if (count > 0) {
+      received += count;
+      if (received > MAX_REPLY_BYTES) return undefined;
+      pending = Buffer.concat([pending, chunk.subarray(0, count)]);
+      for (let newline = pending.indexOf(0x0a); newline !== -1; newline = pending.indexOf(0x0a)) {
+        const reply = parseLine(pending.subarray(0, newline).toString('utf8'));
+        pending = pending.subarray(newline + 1);
+        if (reply?.nonce === nonce) return reply;
       }
-      chunks.push(chunk);
-      // A reply is one JSON line, and JSON text holds no raw newline: the
-      // newline completes it. Answering now, before the socket's own
-      // teardown runs, saves a whoami or token most of a millisecond.
-      if (chunk[chunk.length - 1] === 0x0a) finish();
-    });
-    socket.once('end', () => finish());
-    socket.once('error', (err) => finish(err));
-    socket.end(`${JSON.stringify(message)}\n`);
-  });
+      pause = 0.05;
+      continue;
+    }
+    // Nothing yet (EAGAIN), or no writer at the moment (0): the agent has not replied yet.
+    if (Date.now() >= deadline) return undefined;
+    Atomics.wait(sleeper, 0, 0, pause);
+    // Slowly: a reply usually comes within a millisecond, and a long pause then is pure delay.
+    pause = Math.min(pause * 1.25, 2);
+  }
+}
+
+function parseLine(line: string): Record<string, unknown> | undefined {
+  try {
+    const value: unknown = JSON.parse(line);
+    return typeof value === 'object' && value !== null ? value as Record<string, unknown> : undefined;
+  } catch {
+    return undefined;
+  }
 }

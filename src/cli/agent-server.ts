@@ -1,17 +1,20 @@
-import { chmodSync, lstatSync, rmSync, watch, type FSWatcher } from 'node:fs';
-import { createServer, type Socket } from 'node:net';
+import { execFileSync } from 'node:child_process';
+import { constants, lstatSync, openSync, rmSync, watch, type FSWatcher } from 'node:fs';
+import { Socket } from 'node:net';
 import { ensurePrivateDir } from '../core/fs-safe.js';
 import { sessionsDir, type Paths } from '../core/paths.js';
 import { isSessionExpired, toIso } from '../core/session.js';
 import { createKeyCache } from '../core/vault/key-cache.js';
 import { createVault } from '../core/vault/vault.js';
+import { usageError } from '../errors.js';
 import { createBufferIO, describeTerminal } from '../io.js';
-import { AGENT_PROTOCOL, agentVersion, ANSWER_ENV, IDENTITY_ENV, MAX_MESSAGE_BYTES, type AgentAnswer, type AgentRequest, type AgentStatus, type AnswerRequest } from './agent-protocol.js';
+import { AGENT_PROTOCOL, agentVersion, ANSWER_ENV, IDENTITY_ENV, MAX_REQUEST_BYTES, REPLY_SLOTS, replyPipe, requestsPipe, type AgentAnswer, type AgentStatus, type AnswerRequest, type RequestLine } from './agent-protocol.js';
 import { answerFast } from './fast-path.js';
 
 export interface AgentServerOptions {
   paths: Paths;
-  socketPath: string;
+  /** The folder for the pipes (agent-protocol.ts); it must not exist yet. */
+  dir: string;
   /** The agent's own environment, without DEVLOGIN_VAULT_PASSPHRASE or DEVLOGIN_ACCESS_TOKEN. */
   env: Readonly<Record<string, string | undefined>>;
   /** Stops after this long without a whoami or token to answer. */
@@ -40,7 +43,7 @@ const RECHECK_MS = 30_000;
  * Resolves once listening, with a promise that settles when the agent has stopped.
  */
 export async function startAgentServer(options: AgentServerOptions): Promise<{ stopped: Promise<void> }> {
-  const { paths, socketPath, env, idleMs, pid, signal } = options;
+  const { paths, dir, env, idleMs, pid, signal } = options;
   const keyCache = createKeyCache();
   const vault = createVault({ paths, env, keyCache });
   const startedAt = Date.now();
@@ -50,17 +53,26 @@ export async function startAgentServer(options: AgentServerOptions): Promise<{ s
 
   await ensurePrivateDir(paths.stateDir);
   await ensurePrivateDir(sessionsDir(paths));
-  const server = createServer({ allowHalfOpen: true }, (socket) => serve(socket));
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(socketPath, () => {
-      server.off('error', reject);
-      resolve();
-    });
+  await ensurePrivateDir(dir);
+  makePipes([requestsPipe(dir), ...Array.from({ length: REPLY_SLOTS }, (_, slot) => replyPipe(dir, slot))]);
+  // Open for reading and writing: the agent is always a reader (so a client's
+  // open succeeds) and a writer (so it never reads an end of file).
+  const requests = new Socket({ fd: openSync(requestsPipe(dir), constants.O_RDWR), readable: true, writable: false });
+  const requestsIno = lstatSync(requestsPipe(dir)).ino;
+  let pending = '';
+  requests.setEncoding('utf8');
+  requests.on('data', (chunk: string) => {
+    pending += chunk;
+    for (let newline = pending.indexOf('\n'); newline !== -1; newline = pending.indexOf('\n')) {
+      const line = pending.slice(0, newline);
+      pending = pending.slice(newline + 1);
+      const message = parseRequest(line);
+      if (message) dispatch(message);
+    }
+    // No client writes more than this without a newline: what is there is not a request.
+    if (pending.length > MAX_REQUEST_BYTES) pending = '';
   });
-  // The folder is already 0700; the socket is made 0600 as well.
-  chmodSync(socketPath, 0o600);
-  const socketIno = lstatSync(socketPath).ino;
+  requests.on('error', () => stop());
 
   let watcher: FSWatcher | undefined;
   try {
@@ -85,13 +97,15 @@ export async function startAgentServer(options: AgentServerOptions): Promise<{ s
     clearInterval(recheck);
     watcher?.close();
     keyCache.forgetAll();
-    server.close(() => resolveStopped());
-    // Remove the socket only if it is still this agent's.
+    requests.destroy();
+    // Remove the pipes only if they are still this agent's.
     try {
-      if (lstatSync(socketPath).ino === socketIno) rmSync(socketPath, { force: true });
+      if (lstatSync(requestsPipe(dir)).ino === requestsIno) rmSync(dir, { recursive: true, force: true });
     } catch {
       // already gone
     }
+    // Replies still being written finish first.
+    void queue.then(() => resolveStopped());
   }
 
   /** Forgets the key of every session that has ended, gone, or been replaced by a new sign-in. */
@@ -103,34 +117,32 @@ export async function startAgentServer(options: AgentServerOptions): Promise<{ s
     }
   }
 
-  function serve(socket: Socket): void {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    socket.on('error', () => socket.destroy());
-    socket.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_MESSAGE_BYTES) socket.destroy();
-      else chunks.push(chunk);
-    });
-    socket.on('end', () => {
-      const message = parseRequest(Buffer.concat(chunks).toString('utf8'));
-      if (!message) {
-        socket.destroy();
-        return;
-      }
-      if (message.op === 'answer') {
-        clearTimeout(idleTimer);
-        idleStopAt = Date.now() + idleMs;
-        idleTimer = setTimeout(stop, idleMs);
-        const reply = queue.then(() => answer(message));
-        queue = reply.catch(() => undefined);
-        void reply.then((value) => socket.end(`${JSON.stringify(value)}\n`));
-      } else if (message.op === 'status') {
-        socket.end(`${JSON.stringify(status())}\n`);
-      } else {
-        socket.end(`${JSON.stringify({ v: AGENT_PROTOCOL, stopping: true })}\n`, stop);
-      }
-    });
+  function dispatch(message: RequestLine): void {
+    if (message.op === 'answer') {
+      clearTimeout(idleTimer);
+      idleStopAt = Date.now() + idleMs;
+      idleTimer = setTimeout(stop, idleMs);
+      const reply = queue.then(() => answer(message)).then((value) => send(message, value));
+      queue = reply.catch(() => undefined);
+    } else if (message.op === 'status') {
+      send(message, status());
+    } else {
+      send(message, { v: AGENT_PROTOCOL, stopping: true });
+      stop();
+    }
+  }
+
+  /** Writes the reply to the client's slot; a client that has given up (nobody reading) gets nothing. */
+  function send(to: RequestLine, body: object): void {
+    let fd: number;
+    try {
+      fd = openSync(replyPipe(dir, to.slot), constants.O_WRONLY | constants.O_NONBLOCK);
+    } catch {
+      return;
+    }
+    const out = new Socket({ fd, readable: false, writable: true });
+    out.on('error', () => out.destroy());
+    out.end(`${JSON.stringify({ ...body, nonce: to.nonce })}\n`);
   }
 
   async function answer(message: AnswerRequest): Promise<AgentAnswer> {
@@ -141,7 +153,8 @@ export async function startAgentServer(options: AgentServerOptions): Promise<{ s
     }
     const clientEnv: Record<string, string | undefined> = { ...env };
     for (const name of ANSWER_ENV) clientEnv[name] = message.env[name];
-    const ttys = { stdoutIsTTY: message.stdoutIsTTY, stderrIsTTY: message.stderrIsTTY, stdinIsTTY: message.stdinIsTTY };
+    // Output for a pipe: what whoami and token print does not depend on the terminal.
+    const ttys = { stdoutIsTTY: false, stderrIsTTY: false, stdinIsTTY: false };
     const io = createBufferIO({ ...describeTerminal(clientEnv, ttys, message.request.noColor), env: clientEnv });
     try {
       const outcome = await answerFast(message.request, io, { keyCache, lockTimeoutMs: LOCK_TIMEOUT_MS });
@@ -159,7 +172,7 @@ export async function startAgentServer(options: AgentServerOptions): Promise<{ s
       v: AGENT_PROTOCOL,
       pid,
       version: agentVersion(),
-      socket: socketPath,
+      dir,
       started_at: new Date(startedAt).toISOString(),
       idle_stop_at: new Date(idleStopAt).toISOString(),
       keys_held: keyCache.entries().map(({ profile, sessionExpiresAt }) => ({ profile, session_expires_at: toIso(sessionExpiresAt) })),
@@ -170,7 +183,7 @@ export async function startAgentServer(options: AgentServerOptions): Promise<{ s
 }
 
 /** One request line, shape-checked; undefined for anything else. */
-function parseRequest(text: string): AgentRequest | undefined {
+function parseRequest(text: string): RequestLine | undefined {
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -179,8 +192,10 @@ function parseRequest(text: string): AgentRequest | undefined {
   }
   if (typeof value !== 'object' || value === null) return undefined;
   const message = value as Record<string, unknown>;
-  if (message.v !== AGENT_PROTOCOL) return undefined;
-  if (message.op === 'status' || message.op === 'stop') return { v: AGENT_PROTOCOL, op: message.op };
+  if (message.v !== AGENT_PROTOCOL || typeof message.nonce !== 'string') return undefined;
+  if (!Number.isInteger(message.slot) || (message.slot as number) < 0 || (message.slot as number) >= REPLY_SLOTS) return undefined;
+  const route = { slot: message.slot as number, nonce: message.nonce };
+  if (message.op === 'status' || message.op === 'stop') return { v: AGENT_PROTOCOL, op: message.op, ...route };
   if (message.op !== 'answer') return undefined;
   const request = message.request as Record<string, unknown> | null;
   const env = message.env as Record<string, unknown> | null;
@@ -189,15 +204,23 @@ function parseRequest(text: string): AgentRequest | undefined {
   const optionalString = (field: unknown) => field === undefined || typeof field === 'string';
   if (!optionalString(request.profile) || !optionalString(request.minTtl) || typeof request.json !== 'boolean' || typeof request.noColor !== 'boolean') return undefined;
   if (typeof message.version !== 'string' || !Object.values(env).every((field) => typeof field === 'string')) return undefined;
-  if (![message.stdoutIsTTY, message.stderrIsTTY, message.stdinIsTTY].every((flag) => typeof flag === 'boolean')) return undefined;
   return {
     v: AGENT_PROTOCOL,
     op: 'answer',
     version: message.version,
     request: { command: request.command, profile: request.profile as string | undefined, json: request.json, minTtl: request.minTtl as string | undefined, noColor: request.noColor },
     env: env as Record<string, string>,
-    stdoutIsTTY: message.stdoutIsTTY as boolean,
-    stderrIsTTY: message.stderrIsTTY as boolean,
-    stdinIsTTY: message.stdinIsTTY as boolean,
+    ...route,
   };
+}
+
+/** Creates the named pipes, readable and writable by the user only. */
+function makePipes(paths: string[]): void {
+  try {
+    // Node has no mkfifo; the command is part of every Linux and macOS base system.
+    execFileSync('mkfifo', ['-m', '600', ...paths], { stdio: 'ignore' });
+  } catch (err) {
+    const missing = (err as NodeJS.ErrnoException).code === 'ENOENT';
+    throw usageError(missing ? 'The agent needs the mkfifo command, which is not installed.' : `Cannot create the agent's pipes in ${paths[0]}.`, missing ? 'Install coreutils.' : undefined);
+  }
 }

@@ -6,8 +6,8 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { formatDuration, parseDuration } from '../core/duration.js';
 import { createVault } from '../core/vault/vault.js';
 import { DevloginError, EXIT, usageError } from '../errors.js';
-import { AGENT_PROTOCOL, agentSocketPath, type AgentStatus } from './agent-protocol.js';
-import { exchange } from './agent-exchange.js';
+import { exchangeSync } from './agent-exchange.js';
+import { AGENT_PROTOCOL, agentDir, requestsPipe, type AgentStatus } from './agent-protocol.js';
 import { writeJsonLine, type CommandContext } from './context.js';
 
 export type AgentAction = 'start' | 'stop' | 'status';
@@ -25,8 +25,6 @@ export interface AgentOptions {
 const DEFAULT_IDLE_SECONDS = 3600;
 /** As long as the longest session (DESIGN.md: --max-session at most 12h). */
 const MAX_IDLE_SECONDS = 12 * 3600;
-/** Longer socket paths do not fit a sockaddr_un (104 bytes on macOS, 108 on Linux). */
-const MAX_SOCKET_PATH_BYTES = 100;
 const START_TIMEOUT_MS = 5000;
 
 export function parseAgentOptions(action: string | undefined, flags: Record<string, unknown>): AgentOptions {
@@ -53,24 +51,21 @@ export function parseAgentOptions(action: string | undefined, flags: Record<stri
  * `self` is how to run devlogin again ([node, script]), for the background start.
  */
 export async function runAgent(options: AgentOptions, ctx: CommandContext, self: readonly string[]): Promise<void> {
-  const socketPath = agentSocketPath(ctx.paths);
-  if (options.action === 'status') return showStatus(ctx, socketPath, options.json);
-  if (options.action === 'stop') return stopAgent(ctx, socketPath);
-  if (platform() === 'win32') throw usageError('The agent needs unix sockets, which devlogin uses only on Linux and macOS.');
-  if (Buffer.byteLength(socketPath) > MAX_SOCKET_PATH_BYTES) {
-    throw usageError(`The agent's socket path is too long for a unix socket (${Buffer.byteLength(socketPath)} bytes, at most ${MAX_SOCKET_PATH_BYTES}): ${socketPath}`, 'Set DEVLOGIN_HOME to a shorter folder.');
-  }
-  const running = await askStatus(socketPath);
+  const dir = agentDir(ctx.paths);
+  if (options.action === 'status') return showStatus(ctx, dir, options.json);
+  if (options.action === 'stop') return stopAgent(ctx, dir);
+  if (platform() === 'win32') throw usageError('The agent needs named pipes, which devlogin uses only on Linux and macOS.');
+  const running = askStatus(dir);
   if (running) {
     ctx.io.stderr.write(`The agent is already running (pid ${running.pid}).\n`);
     return;
   }
-  removeStaleSocket(socketPath);
-  if (options.foreground) await serveInForeground(options, ctx, socketPath);
-  else await startInBackground(options, ctx, socketPath, self);
+  removeStaleDir(dir);
+  if (options.foreground) await serveInForeground(options, ctx, dir);
+  else await startInBackground(options, ctx, dir, self);
 }
 
-async function serveInForeground(options: AgentOptions, ctx: CommandContext, socketPath: string): Promise<void> {
+async function serveInForeground(options: AgentOptions, ctx: CommandContext, dir: string): Promise<void> {
   const { startAgentServer } = await import('./agent-server.js');
   const controller = new AbortController();
   ctx.trapSignals((signal) => {
@@ -78,18 +73,18 @@ async function serveInForeground(options: AgentOptions, ctx: CommandContext, soc
   });
   const { stopped } = await startAgentServer({
     paths: ctx.paths,
-    socketPath,
+    dir,
     env: withoutSecrets(ctx.io.env),
     idleMs: options.idleSeconds * 1000,
     pid,
     signal: controller.signal,
   });
-  ctx.io.stderr.write(`Agent listening on ${socketPath} (pid ${pid}); it stops after ${formatDuration(options.idleSeconds)} without use. Ctrl-C stops it.\n`);
+  ctx.io.stderr.write(`Agent listening in ${dir} (pid ${pid}); it stops after ${formatDuration(options.idleSeconds)} without use. Ctrl-C stops it.\n`);
   await stopped;
   ctx.io.stderr.write('Agent stopped; the keys it held are forgotten.\n');
 }
 
-async function startInBackground(options: AgentOptions, ctx: CommandContext, socketPath: string, self: readonly string[]): Promise<void> {
+async function startInBackground(options: AgentOptions, ctx: CommandContext, dir: string, self: readonly string[]): Promise<void> {
   const [command, ...args] = self;
   const child = spawn(command!, [...args, 'agent', 'start', '--foreground', '--idle', `${options.idleSeconds}s`], {
     detached: true,
@@ -104,7 +99,7 @@ async function startInBackground(options: AgentOptions, ctx: CommandContext, soc
   let status: AgentStatus | undefined;
   while (!status && exited === undefined && Date.now() < deadline) {
     await delay(25);
-    status = await askStatus(socketPath);
+    status = askStatus(dir);
   }
   if (!status) {
     if (exited === undefined) child.kill();
@@ -130,23 +125,25 @@ async function passphraseProfiles(ctx: CommandContext): Promise<string[]> {
   return profiles.filter((_, index) => stored[index]?.backend === 'passphrase');
 }
 
-async function stopAgent(ctx: CommandContext, socketPath: string): Promise<void> {
-  const running = await askStatus(socketPath);
+async function stopAgent(ctx: CommandContext, dir: string): Promise<void> {
+  const running = askStatus(dir);
   if (!running) {
     ctx.io.stderr.write('No agent is running; nothing to do.\n');
     return;
   }
-  await exchange(socketPath, { v: AGENT_PROTOCOL, op: 'stop' }, 2000).catch(() => undefined);
-  // It removes its socket as it goes; wait for that so that a start right after finds the place free.
-  for (let waited = 0; waited < 2000 && existsSync(socketPath); waited += 25) await delay(25);
+  exchangeSync(dir, { v: AGENT_PROTOCOL, op: 'stop' }, 2000);
+  // It removes its pipes as it goes; wait for that so that a start right after finds the place free.
+  for (let waited = 0; waited < 2000 && existsSync(requestsPipe(dir)); waited += 25) await delay(25);
   ctx.io.stderr.write(`Agent stopped (pid ${running.pid}); the keys it held are forgotten.\n`);
 }
 
-async function showStatus(ctx: CommandContext, socketPath: string, json: boolean): Promise<void> {
-  const status = await askStatus(socketPath);
+async function showStatus(ctx: CommandContext, dir: string, json: boolean): Promise<void> {
+  const status = askStatus(dir);
   if (json) {
-    const fields: Partial<AgentStatus> = { ...status };
-    delete fields.v; // the wire protocol's version, not the status
+    const fields: Record<string, unknown> = { ...status };
+    // The wire protocol's version and the reply's nonce are not the status.
+    delete fields.v;
+    delete fields.nonce;
     writeJsonLine(ctx.io, { running: status !== undefined, ...fields });
     return;
   }
@@ -156,37 +153,34 @@ async function showStatus(ctx: CommandContext, socketPath: string, json: boolean
   }
   const held = status.keys_held.map(({ profile, session_expires_at }) => `${profile} (session ends ${session_expires_at})`);
   ctx.io.stdout.write([
-    `Agent running (pid ${status.pid}, devlogin ${status.version}) on ${status.socket}`,
+    `Agent running (pid ${status.pid}, devlogin ${status.version}) in ${status.dir}`,
     `  started    ${status.started_at}`,
     `  idle stop  ${status.idle_stop_at}`,
     `  keys held  ${held.length === 0 ? 'none' : held.join(', ')}`,
   ].join('\n') + '\n');
 }
 
-/** The agent's status, or undefined when none answers on the socket. */
-async function askStatus(socketPath: string): Promise<AgentStatus | undefined> {
-  if (!existsSync(socketPath)) return undefined;
-  const reply = await exchange(socketPath, { v: AGENT_PROTOCOL, op: 'status' }, 2000).catch(() => undefined);
-  return isStatus(reply) ? reply : undefined;
+/** The agent's status, or undefined when none answers. */
+function askStatus(dir: string): AgentStatus | undefined {
+  const reply = exchangeSync(dir, { v: AGENT_PROTOCOL, op: 'status' }, 2000);
+  return reply && isStatus(reply) ? reply : undefined;
 }
 
-function isStatus(value: unknown): value is AgentStatus {
-  if (typeof value !== 'object' || value === null) return false;
-  const status = value as Record<string, unknown>;
-  // version is not required: an agent of any version that answers is running, and its socket is not stale.
-  return status.v === AGENT_PROTOCOL && Number.isInteger(status.pid) && typeof status.socket === 'string' && Array.isArray(status.keys_held);
+function isStatus(status: Record<string, unknown>): status is AgentStatus & Record<string, unknown> {
+  // version is not required: an agent of any version that answers is running, and its pipes are not stale.
+  return status.v === AGENT_PROTOCOL && Number.isInteger(status.pid) && typeof status.dir === 'string' && Array.isArray(status.keys_held);
 }
 
-/** A socket left by an agent that is gone. Anything else at that path is not ours to delete. */
-function removeStaleSocket(socketPath: string): void {
-  let isSocket: boolean;
+/** The pipes of an agent that is gone. Anything but a folder at that path is not ours to delete. */
+function removeStaleDir(dir: string): void {
+  let isDirectory: boolean;
   try {
-    isSocket = lstatSync(socketPath).isSocket();
+    isDirectory = lstatSync(dir).isDirectory();
   } catch {
     return; // nothing there
   }
-  if (!isSocket) throw usageError(`${socketPath} is in the way of the agent's socket and is not one.`, 'Move it away, then start the agent again.');
-  rmSync(socketPath, { force: true });
+  if (!isDirectory) throw usageError(`${dir} is in the way of the agent's folder and is not one.`, 'Move it away, then start the agent again.');
+  rmSync(dir, { recursive: true, force: true });
 }
 
 /**

@@ -1,6 +1,5 @@
 import { writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { isatty } from 'node:tty';
 import { EXIT } from '../errors.js';
 import { askAgent } from './agent-client.js';
 import { parseFastRequest } from './fast-args.js';
@@ -16,7 +15,7 @@ import { parseFastRequest } from './fast-args.js';
 async function run(argv: string[]): Promise<void> {
   const request = parseFastRequest(argv);
   if (request) {
-    const answer = await askAgent(request, { env: process.env, stdoutIsTTY: isatty(1), stderrIsTTY: isatty(2), stdinIsTTY: isatty(0) });
+    const answer = askAgent(request, process.env);
     if (answer && 'exit' in answer) {
       writeAll(1, answer.stdout);
       writeAll(2, answer.stderr);
