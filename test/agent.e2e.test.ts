@@ -133,11 +133,16 @@ describe.skipIf(!secretService)('devlogin agent with the OS keychain vault', () 
   async function probe(h: TestHome, args: string[], env: NodeJS.ProcessEnv = h.env, expectedCode = 0): Promise<{ stdout: string; answeredByAgent: boolean }> {
     const script = join(h.home, 'probe.cjs');
     const report = join(h.home, 'probe.json');
-    await writeFile(script, `process.on('exit', () => require('node:fs').writeFileSync(${JSON.stringify(report)}, JSON.stringify(Object.keys(require.cache))));\n`);
+    await writeFile(script, `process.on('exit', () => require('node:fs').writeFileSync(${JSON.stringify(report)}, JSON.stringify({
+      files: Object.keys(require.cache),
+      builtins: process.moduleLoadList.filter((name) => name.startsWith('NativeModule ')).map((name) => name.slice(13)),
+    })));\n`);
     const result = spawnSync(process.execPath, ['--require', script, BIN, ...args], { env, encoding: 'utf8' });
     expect(result.status, result.stderr).toBe(expectedCode);
-    const modules = JSON.parse(readFileSync(report, 'utf8')) as string[];
-    const local = modules.some((path) => path.endsWith('/dist/cli/fast-local.cjs') || path.includes('@napi-rs/keyring'));
+    const loaded = JSON.parse(readFileSync(report, 'utf8')) as { files: string[]; builtins: string[] };
+    const local = loaded.files.some((path) => path.endsWith('/dist/cli/fast-local.cjs') || path.includes('@napi-rs/keyring'));
+    // The agent's client needs neither sockets nor crypto: loading those costs more than its answer.
+    if (!local) expect(loaded.builtins.filter((name) => ['net', 'crypto', 'internal/modules/esm/loader'].includes(name))).toEqual([]);
     return { stdout: result.stdout, answeredByAgent: !local };
   }
 
