@@ -7,7 +7,7 @@
  * changed, and it must never hold the vault passphrase.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { appendFileSync, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { appendFileSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -334,6 +334,27 @@ describe.skipIf(!secretService)('devlogin agent with the OS keychain vault', () 
     expect(readdirSync(dir).filter((name) => name.endsWith('.lock'))).toEqual([]);
     const next = await startAgent(h);
     expect(next).not.toBe(pid);
+  });
+
+  it('takes over reply slots whose client died, and reads the vault itself when every slot is busy', async () => {
+    const h = await signedIn();
+    await startAgent(h);
+    const dir = join(h.home, 'agent');
+    const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout;
+    const lockAll = (owner: string) => {
+      for (let slot = 0; slot < 8; slot += 1) writeFileSync(join(dir, `reply-${slot}.lock`), owner);
+    };
+    // Left by clients killed mid-call: taken over.
+    lockAll(dead);
+    const first = await probe(h, ['token']);
+    expect(first.answeredByAgent).toBe(true);
+    expect(existsSync(join(dir, 'reply-0.lock'))).toBe(false);
+    // Held by a live process (this one): the client does not wait, and does not take them.
+    lockAll(String(process.pid));
+    const second = await probe(h, ['token']);
+    expect(second.answeredByAgent).toBe(false);
+    expect(second.stdout).toBe(first.stdout);
+    expect(readFileSync(join(dir, 'reply-7.lock'), 'utf8')).toBe(String(process.pid));
   });
 
   it('leaves a client of another devlogin version to answer itself', async () => {
