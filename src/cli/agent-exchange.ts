@@ -6,6 +6,8 @@ import { MAX_REPLY_BYTES, MAX_REQUEST_BYTES, REPLY_SLOTS, replyLock, replyPipe, 
 // end to end: no socket or stream code is loaded, and a client has nothing
 // else to do while it waits.
 
+const POLL_MS = 0.05;
+
 /** A slot lock older than this is taken over even if its process seems alive (a reused pid). */
 const STALE_LOCK_MS = 30_000;
 
@@ -85,16 +87,16 @@ function isStale(lock: string): boolean {
 /**
  * Reads the reply pipe until the line with our nonce, polling: the pipe is
  * non-blocking (a blocking read would wait for good on an agent that died),
- * and between reads the client sleeps, from 50 µs growing to 2 ms (a read
- * costs a few microseconds).
+ * and between reads the client sleeps.
  */
 function awaitReply(fd: number, nonce: string, timeoutMs: number): Record<string, unknown> | undefined {
-  const deadline = Date.now() + timeoutMs;
+  const started = Date.now();
+  const deadline = started + timeoutMs;
   const sleeper = new Int32Array(new SharedArrayBuffer(4));
   const chunk = Buffer.allocUnsafe(64 * 1024);
   let pending = Buffer.alloc(0);
   let received = 0;
-  let pause = 0.05;
+  let pause = POLL_MS;
   for (;;) {
     let count = 0;
     try {
@@ -111,14 +113,15 @@ function awaitReply(fd: number, nonce: string, timeoutMs: number): Record<string
         pending = pending.subarray(newline + 1);
         if (reply?.nonce === nonce) return reply;
       }
-      pause = 0.05;
       continue;
     }
     // Nothing yet (EAGAIN), or no writer at the moment (0): the agent has not replied yet.
-    if (Date.now() >= deadline) return undefined;
+    const now = Date.now();
+    if (now >= deadline) return undefined;
     Atomics.wait(sleeper, 0, 0, pause);
-    // Slowly: a reply usually comes within a millisecond, and a long pause then is pure delay.
-    pause = Math.min(pause * 1.25, 2);
+    // A reply usually comes within a millisecond or two: poll every 50 µs
+    // (a read costs a few) for the first 5 ms, then back off to 2 ms.
+    if (now - started > 5) pause = Math.min(pause * 1.25, 2);
   }
 }
 
