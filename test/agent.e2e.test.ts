@@ -7,8 +7,9 @@
  * changed, and it must never hold the vault passphrase.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { appendFileSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -99,7 +100,13 @@ describe.skipIf(!secretService)('devlogin agent with the OS keychain vault', () 
   afterAll(() => provider.close());
   afterEach(async () => {
     // An agent left running would outlive the test run.
-    for (const h of started.splice(0)) await runCli(['agent', 'stop'], h.env);
+    for (const h of started.splice(0)) expect((await runCli(['agent', 'stop'], h.env)).code).toBe(0);
+  });
+  afterAll(() => {
+    // Whatever a test did, no agent of a test home may be left behind (and none is: this kills it and fails).
+    const leaked = testAgents();
+    for (const pid of leaked) process.kill(pid, 'SIGKILL');
+    expect(leaked).toEqual([]);
   });
 
   async function keychainHome(): Promise<TestHome> {
@@ -355,6 +362,12 @@ describe.skipIf(!secretService)('devlogin agent with the OS keychain vault', () 
     expect(second.answeredByAgent).toBe(false);
     expect(second.stdout).toBe(first.stdout);
     expect(readFileSync(join(dir, 'reply-7.lock'), 'utf8')).toBe(String(process.pid));
+    // `devlogin agent` waits for a slot, then tells a busy agent from none, and never starts a second one.
+    expect(await runCli(['agent', 'status', '--json'], h.env)).toMatchObject({ code: 0, stdout: '{"running":true,"answering":false}\n' });
+    expect(await runCli(['agent', 'start'], h.env)).toMatchObject({ code: 0, stderr: 'The agent is already running.\n' });
+    expect(readdirSync(dir)).toContain('requests');
+    for (let slot = 0; slot < 8; slot += 1) rmSync(join(dir, `reply-${slot}.lock`));
+    expect(await status(h)).toMatchObject({ running: true, keys_held: [{ profile: 'default' }] });
   });
 
   it('leaves a client of another devlogin version to answer itself', async () => {
@@ -381,6 +394,23 @@ describe.skipIf(!secretService)('devlogin agent with the OS keychain vault', () 
     for (const text of [human.stdout, human.stderr, json.stdout, json.stderr]) expect(text).not.toContain(token);
   });
 });
+
+/** Running agents whose DEVLOGIN_HOME is a test home. */
+function testAgents(): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      if (!(argv.includes('agent') && argv.includes('--foreground'))) continue;
+      const home = readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0').find((line) => line.startsWith('DEVLOGIN_HOME='));
+      if (home?.startsWith(`DEVLOGIN_HOME=${join(tmpdir(), 'devlogin-test-')}`)) pids.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
+}
 
 function isAlive(pid: number): boolean {
   try {

@@ -11,17 +11,34 @@ const POLL_MS = 0.05;
 /** A slot lock older than this is taken over even if its process seems alive (a reused pid). */
 const STALE_LOCK_MS = 30_000;
 
+/** True when an agent holds the requests pipe in `dir` open: a writer's open fails (ENXIO) once it is gone. */
+export function agentListens(dir: string): boolean {
+  try {
+    closeSync(openSync(requestsPipe(dir), constants.O_WRONLY | constants.O_NONBLOCK));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Sends one message to the agent whose pipes are in `dir` and returns its
  * reply, or undefined when there is no agent (no folder, or nobody reading
- * the requests pipe), every slot is taken, the message is too long, or no
- * reply came within `timeoutMs`. Never throws for any of these.
+ * the requests pipe), every slot is taken (at once, or after waiting for one
+ * with `waitForSlot`), the message is too long, or no reply came within
+ * `timeoutMs`. Never throws for any of these.
  */
-export function exchangeSync(dir: string, message: AgentRequest, timeoutMs: number): Record<string, unknown> | undefined {
-  const slot = claimSlot(dir);
+export function exchangeSync(dir: string, message: AgentRequest, timeoutMs: number, options: { waitForSlot?: boolean } = {}): Record<string, unknown> | undefined {
+  const deadline = Date.now() + timeoutMs;
+  let slot = claimSlot(dir);
+  // The fast path does not wait (it reads the vault itself instead); `devlogin agent` does.
+  while (slot === undefined && options.waitForSlot && Date.now() < deadline && agentListens(dir)) {
+    sleep(5);
+    slot = claimSlot(dir);
+  }
   if (slot === undefined) return undefined;
   try {
-    return exchangeOnSlot(dir, slot, message, timeoutMs);
+    return exchangeOnSlot(dir, slot, message, Math.max(deadline - Date.now(), 0));
   } catch {
     return undefined;
   } finally {
@@ -92,7 +109,6 @@ function isStale(lock: string): boolean {
 function awaitReply(fd: number, nonce: string, timeoutMs: number): Record<string, unknown> | undefined {
   const started = Date.now();
   const deadline = started + timeoutMs;
-  const sleeper = new Int32Array(new SharedArrayBuffer(4));
   const chunk = Buffer.allocUnsafe(64 * 1024);
   let pending = Buffer.alloc(0);
   let received = 0;
@@ -118,11 +134,16 @@ function awaitReply(fd: number, nonce: string, timeoutMs: number): Record<string
     // Nothing yet (EAGAIN), or no writer at the moment (0): the agent has not replied yet.
     const now = Date.now();
     if (now >= deadline) return undefined;
-    Atomics.wait(sleeper, 0, 0, pause);
+    sleep(pause);
     // A reply usually comes within a millisecond or two: poll every 50 µs
     // (a read costs a few) for the first 5 ms, then back off to 2 ms.
     if (now - started > 5) pause = Math.min(pause * 1.25, 2);
   }
+}
+
+/** Blocks this thread for `ms` milliseconds (fractions allowed). */
+function sleep(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
 function parseLine(line: string): Record<string, unknown> | undefined {

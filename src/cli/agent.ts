@@ -6,7 +6,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { formatDuration, parseDuration } from '../core/duration.js';
 import { createVault } from '../core/vault/vault.js';
 import { DevloginError, EXIT, usageError } from '../errors.js';
-import { exchangeSync } from './agent-exchange.js';
+import { agentListens, exchangeSync } from './agent-exchange.js';
 import { AGENT_PROTOCOL, agentDir, requestsPipe, type AgentStatus } from './agent-protocol.js';
 import { writeJsonLine, type CommandContext } from './context.js';
 
@@ -26,6 +26,8 @@ const DEFAULT_IDLE_SECONDS = 3600;
 /** As long as the longest session (DESIGN.md: --max-session at most 12h). */
 const MAX_IDLE_SECONDS = 12 * 3600;
 const START_TIMEOUT_MS = 5000;
+const STATUS_TIMEOUT_MS = 2000;
+const STOP_TIMEOUT_MS = 3000;
 
 export function parseAgentOptions(action: string | undefined, flags: Record<string, unknown>): AgentOptions {
   if (action !== 'start' && action !== 'stop' && action !== 'status') {
@@ -55,9 +57,11 @@ export async function runAgent(options: AgentOptions, ctx: CommandContext, self:
   if (options.action === 'status') return showStatus(ctx, dir, options.json);
   if (options.action === 'stop') return stopAgent(ctx, dir);
   if (platform() === 'win32') throw usageError('The agent needs named pipes, which devlogin uses only on Linux and macOS.');
-  const running = askStatus(dir);
-  if (running) {
-    ctx.io.stderr.write(`The agent is already running (pid ${running.pid}).\n`);
+  // Whether an agent reads its pipes, not whether it answers: the pipes of a
+  // busy agent must never be taken for stale ones and removed.
+  if (agentListens(dir)) {
+    const running = askStatus(dir);
+    ctx.io.stderr.write(`The agent is already running${running ? ` (pid ${running.pid})` : ''}.\n`);
     return;
   }
   removeStaleDir(dir);
@@ -126,29 +130,36 @@ async function passphraseProfiles(ctx: CommandContext): Promise<string[]> {
 }
 
 async function stopAgent(ctx: CommandContext, dir: string): Promise<void> {
-  const running = askStatus(dir);
-  if (!running) {
+  if (!agentListens(dir)) {
     ctx.io.stderr.write('No agent is running; nothing to do.\n');
     return;
   }
-  exchangeSync(dir, { v: AGENT_PROTOCOL, op: 'stop' }, 2000);
+  const running = askStatus(dir);
+  exchangeSync(dir, { v: AGENT_PROTOCOL, op: 'stop' }, STOP_TIMEOUT_MS, { waitForSlot: true });
   // It removes its pipes as it goes; wait for that so that a start right after finds the place free.
-  for (let waited = 0; waited < 2000 && existsSync(requestsPipe(dir)); waited += 25) await delay(25);
-  ctx.io.stderr.write(`Agent stopped (pid ${running.pid}); the keys it held are forgotten.\n`);
+  for (let waited = 0; waited < STOP_TIMEOUT_MS && existsSync(requestsPipe(dir)); waited += 25) await delay(25);
+  if (agentListens(dir)) {
+    throw new DevloginError(EXIT.internal, `The agent${running ? ` (pid ${running.pid})` : ''} did not stop within ${STOP_TIMEOUT_MS / 1000} s.`, {
+      hint: running ? `Stop it with "kill ${running.pid}".` : 'Stop its process (devlogin agent start --foreground) by hand.',
+    });
+  }
+  ctx.io.stderr.write(`Agent stopped${running ? ` (pid ${running.pid})` : ''}; the keys it held are forgotten.\n`);
 }
 
 async function showStatus(ctx: CommandContext, dir: string, json: boolean): Promise<void> {
   const status = askStatus(dir);
+  // Listening but silent: every reply slot stayed busy, or it is stuck.
+  const silent = !status && agentListens(dir);
   if (json) {
     const fields: Record<string, unknown> = { ...status };
     // The wire protocol's version and the reply's nonce are not the status.
     delete fields.v;
     delete fields.nonce;
-    writeJsonLine(ctx.io, { running: status !== undefined, ...fields });
+    writeJsonLine(ctx.io, { running: status !== undefined || silent, ...(silent ? { answering: false } : fields) });
     return;
   }
   if (!status) {
-    ctx.io.stdout.write('No agent is running.\n');
+    ctx.io.stdout.write(silent ? `Agent running in ${dir}, but it did not answer within ${STATUS_TIMEOUT_MS / 1000} s.\n` : 'No agent is running.\n');
     return;
   }
   const held = status.keys_held.map(({ profile, session_expires_at }) => `${profile} (session ends ${session_expires_at})`);
@@ -162,7 +173,7 @@ async function showStatus(ctx: CommandContext, dir: string, json: boolean): Prom
 
 /** The agent's status, or undefined when none answers. */
 function askStatus(dir: string): AgentStatus | undefined {
-  const reply = exchangeSync(dir, { v: AGENT_PROTOCOL, op: 'status' }, 2000);
+  const reply = exchangeSync(dir, { v: AGENT_PROTOCOL, op: 'status' }, STATUS_TIMEOUT_MS, { waitForSlot: true });
   return reply && isStatus(reply) ? reply : undefined;
 }
 
