@@ -59,12 +59,26 @@ export function isAbortError(err: unknown): boolean {
 }
 
 /**
+ * What was thrown, as text, whatever it is: String() itself throws for some
+ * values (an object whose toString is not a function, one without a
+ * prototype), and an error report must never fail in turn.
+ */
+export function describeThrown(value: unknown): string {
+  if (value instanceof Error) return value.message;
+  try {
+    return String(value);
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
+}
+
+/**
  * Turns anything thrown into a DevloginError. Foreign errors that were not
  * translated where they happened are bugs: exit 1 with a hint to use --verbose.
  */
 export function toDevloginError(err: unknown): DevloginError {
   if (err instanceof DevloginError) return err;
-  const message = err instanceof Error ? err.message : String(err);
+  const message = describeThrown(err);
   return new DevloginError(EXIT.internal, `Unexpected error: ${firstLine(message)}`, {
     hint: 'This is a bug in devlogin. Run again with --verbose and report what it prints.',
     cause: err,

@@ -116,6 +116,14 @@ describe('provider responses', () => {
     }), { numRuns: 200 });
   });
 
+  it('error translation survives values that String() cannot convert (found by the property below)', () => {
+    for (const thrown of [{ toString: [] }, Object.create(null), { [Symbol.toPrimitive]: () => ({}) }]) {
+      const error = translateOidcError(thrown, 'token', ISSUER);
+      expect(error.exitCode).toBe(EXIT.provider);
+      expect(error.message).toBe(`The token request to ${ISSUER} failed: [object Object].`);
+    }
+  });
+
   it('error translation: anything thrown becomes a documented exit code', async () => {
     await fc.assert(fc.asyncProperty(fc.anything(), async (thrown) => {
       const error = translateOidcError(thrown, 'token', ISSUER);

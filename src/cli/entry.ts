@@ -1,6 +1,6 @@
 import { writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { EXIT } from '../errors.js';
+import { describeThrown, EXIT } from '../errors.js';
 import { askAgent } from './agent-client.js';
 import { parseFastRequest } from './fast-args.js';
 
@@ -50,6 +50,6 @@ function writeAll(fd: 1 | 2, text: string): void {
 }
 
 run(process.argv.slice(2)).catch((err: unknown) => {
-  process.stderr.write(`devlogin: unexpected error: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.stderr.write(`devlogin: unexpected error: ${describeThrown(err)}\n`);
   process.exit(EXIT.internal);
 });

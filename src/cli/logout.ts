@@ -1,6 +1,6 @@
 import { purge, type SessionDeps } from '../core/active-session.js';
 import { withProfileLock } from '../core/vault/lock.js';
-import { DevloginError } from '../errors.js';
+import { describeThrown, DevloginError } from '../errors.js';
 import type { CommandContext } from './context.js';
 import { sessionDeps } from './session-deps.js';
 
@@ -49,7 +49,7 @@ async function logoutProfile(profile: string, options: LogoutOptions, deps: Sess
     try {
       outcome = await purge(profile, deps, { event: 'logout', reason: options.local ? 'local' : 'user' }, loaded, { revoke: !options.local && loaded !== undefined });
     } catch (err) {
-      say(`warning: the key of profile "${profile}" could not be deleted from the OS keychain (${err instanceof DevloginError ? err.message : String(err)}); the session file was deleted.`);
+      say(`warning: the key of profile "${profile}" could not be deleted from the OS keychain (${describeThrown(err)}); the session file was deleted.`);
       return true;
     }
     const who = loaded?.record.claims.name ?? meta?.subject ?? 'unknown';

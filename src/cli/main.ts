@@ -1,5 +1,5 @@
 import { CommanderError } from 'commander';
-import { EXIT } from '../errors.js';
+import { describeThrown, EXIT } from '../errors.js';
 import { createProcessIO, type IO } from '../io.js';
 import { buildProgram } from './program.js';
 import { reportError } from './report.js';
@@ -72,7 +72,7 @@ function readVersion(): string {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: unknown) => {
-    process.stderr.write(`devlogin: unexpected error: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.stderr.write(`devlogin: unexpected error: ${describeThrown(err)}\n`);
     process.exit(EXIT.internal);
   },
 );

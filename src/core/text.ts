@@ -1,3 +1,5 @@
+import { describeThrown } from '../errors.js';
+
 /**
  * Removes control characters (C0, DEL, C1 and the bidi/format controls that
  * can reorder text) from a string that came from the provider, so that it
@@ -9,6 +11,6 @@ export function stripControl(text: string): string {
 
 /** A provider-sent value made safe to print, cut to a sane length. */
 export function printable(value: unknown, maxLength = 300): string {
-  const text = stripControl(typeof value === 'string' ? value : String(value));
+  const text = stripControl(typeof value === 'string' ? value : describeThrown(value));
   return text.length > maxLength ? `${text.slice(0, maxLength)}…` : text;
 }

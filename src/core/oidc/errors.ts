@@ -1,5 +1,5 @@
 import { ClientError, ResponseBodyError, WWWAuthenticateChallengeError } from 'openid-client';
-import { DevloginError, EXIT, isAbortError, providerError } from '../../errors.js';
+import { describeThrown, DevloginError, EXIT, isAbortError, providerError } from '../../errors.js';
 import { printable } from '../text.js';
 
 /** Which request failed, for messages. */
@@ -115,7 +115,7 @@ export function translateOidcError(err: unknown, step: OidcStep, issuer: string)
       cause: err,
     });
   }
-  return providerError(`The ${step} request to ${issuer} failed: ${printable(err instanceof Error ? err.message : String(err), 120)}.`, { code: 'provider_error', cause: err });
+  return providerError(`The ${step} request to ${issuer} failed: ${printable(describeThrown(err), 120)}.`, { code: 'provider_error', cause: err });
 }
 
 /** The JWT checks (signature, alg, claims) raise OAUTH_INVALID_RESPONSE with a JWT-specific cause. */

@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import { arch, platform } from 'node:os';
-import { DevloginError, vaultError } from '../../errors.js';
+import { describeThrown, DevloginError, vaultError } from '../../errors.js';
 import { checkSessionBus } from './dbus-preflight.js';
 
 /** Where the keychain backend keeps per-session keys: one item per profile. */
@@ -117,7 +117,7 @@ function keychainTimeout(what: string, timeoutMs: number): Error {
 
 function unavailable(err: unknown): Error {
   if (err instanceof DevloginError) return err;
-  const detail = err instanceof Error ? err.message.split('\n', 1)[0] : String(err);
+  const detail = describeThrown(err).split('\n', 1)[0];
   return vaultError(`The OS keychain is not available: ${detail}`, {
     hint: 'Start or unlock your keychain (on Linux, a Secret Service such as gnome-keyring), or set DEVLOGIN_VAULT_PASSPHRASE to use the passphrase vault.',
     code: 'keychain_unavailable',
