@@ -16,7 +16,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vi
 import type { LocalProvider } from '../demo/provider.js';
 import { exchangeSync } from '../src/cli/agent-exchange.js';
 import { createKeyCache } from '../src/core/vault/key-cache.js';
-import { BIN, runCli, useTempHomes, type TestHome } from './helpers/cli.js';
+import { BIN, keychainEnv, maskRelativeTimes, readAuditEvents, runCli, runProbed, useTempHomes, withoutTime, type TestHome } from './helpers/cli.js';
 import { introspect, signIn, startProvider } from './helpers/session.js';
 
 const secretService = inject('secretService');
@@ -109,9 +109,7 @@ describe.skipIf(!secretService)('devlogin agent with the OS keychain vault', () 
     expect(leaked).toEqual([]);
   });
 
-  async function keychainHome(): Promise<TestHome> {
-    return homes({ DEVLOGIN_VAULT: undefined, DEVLOGIN_VAULT_PASSPHRASE: undefined, DBUS_SESSION_BUS_ADDRESS: secretService!.address });
-  }
+  const keychainHome = (): Promise<TestHome> => homes(keychainEnv(secretService!.address));
 
   async function signedIn(args: string[] = []): Promise<TestHome> {
     const h = await keychainHome();
@@ -138,23 +136,14 @@ describe.skipIf(!secretService)('devlogin agent with the OS keychain vault', () 
 
   /** Which of the client's files a run loaded: the agent answered when fast-local.cjs and the keyring binding were not. */
   async function probe(h: TestHome, args: string[], env: NodeJS.ProcessEnv = h.env, expectedCode = 0): Promise<{ stdout: string; answeredByAgent: boolean }> {
-    const script = join(h.home, 'probe.cjs');
-    const report = join(h.home, 'probe.json');
-    await writeFile(script, `process.on('exit', () => require('node:fs').writeFileSync(${JSON.stringify(report)}, JSON.stringify({
-      files: Object.keys(require.cache),
-      builtins: process.moduleLoadList.filter((name) => name.startsWith('NativeModule ')).map((name) => name.slice(13)),
-    })));\n`);
-    const result = spawnSync(process.execPath, ['--require', script, BIN, ...args], { env, encoding: 'utf8' });
-    expect(result.status, result.stderr).toBe(expectedCode);
-    const loaded = JSON.parse(readFileSync(report, 'utf8')) as { files: string[]; builtins: string[] };
+    const loaded = await runProbed(h, args, env);
+    expect(loaded.status, loaded.stderr).toBe(expectedCode);
     const local = loaded.files.some((path) => path.endsWith('/dist/cli/fast-local.cjs') || path.includes('@napi-rs/keyring'));
     // The agent's client needs neither sockets nor crypto: loading those costs more than its answer.
     if (!local) expect(loaded.builtins.filter((name) => ['net', 'crypto', 'internal/modules/esm/loader'].includes(name))).toEqual([]);
-    return { stdout: result.stdout, answeredByAgent: !local };
+    return { stdout: loaded.stdout, answeredByAgent: !local };
   }
 
-  const auditEvents = async (h: TestHome) => (await readFile(join(h.home, 'audit.log'), 'utf8')).trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
-  const steady = (text: string) => text.replace(/\(in [^)]*\)/g, '(in …)');
   const waitFor = async (what: () => Promise<boolean> | boolean, ms = 3000) => {
     for (const until = Date.now() + ms; Date.now() < until; await new Promise((resolve) => setTimeout(resolve, 50))) {
       if (await what()) return true;
@@ -176,13 +165,13 @@ describe.skipIf(!secretService)('devlogin agent with the OS keychain vault', () 
     expect(await status(h)).toMatchObject({ running: true, pid, dir, keys_held: [] });
 
     for (const args of [['whoami'], ['whoami', '--json'], ['token'], ['token', '--json', '--min-ttl', '5m']]) {
-      const before = (await auditEvents(h)).length;
+      const before = (await readAuditEvents(h)).length;
       const viaAgent = await probe(h, args);
       const full = spawnSync(process.execPath, [FULL_CLI, ...args], { env: h.env, encoding: 'utf8' });
       expect(full.status, full.stderr).toBe(0);
       expect(viaAgent.answeredByAgent, args.join(' ')).toBe(true);
-      expect(steady(viaAgent.stdout)).toBe(steady(full.stdout));
-      const events = (await auditEvents(h)).slice(before).map((event) => Object.fromEntries(Object.entries(event).filter(([key]) => key !== 'time')));
+      expect(maskRelativeTimes(viaAgent.stdout)).toBe(maskRelativeTimes(full.stdout));
+      const events = (await readAuditEvents(h)).slice(before).map(withoutTime);
       expect(events).toHaveLength(args[0] === 'token' ? 2 : 0);
       if (events.length === 2) expect(events[0]).toEqual(events[1]);
     }

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { LocalProvider } from '../demo/provider.js';
 import { createServer, type Server } from 'node:net';
-import { findLeaks, makeHome, readTree, runCli, type TestHome } from './helpers/cli.js';
+import { findLeaks, keychainEnv, makeHome, readTree, runCli, type TestHome } from './helpers/cli.js';
 import { signIn, startProvider } from './helpers/session.js';
 
 const secretService = inject('secretService');
@@ -25,7 +25,7 @@ describe.skipIf(!secretService)('login with the OS keychain vault', () => {
   });
 
   async function keychainHome(extra: NodeJS.ProcessEnv = {}): Promise<TestHome> {
-    const h = await makeHome({ DEVLOGIN_VAULT: undefined, DEVLOGIN_VAULT_PASSPHRASE: undefined, DBUS_SESSION_BUS_ADDRESS: secretService!.address, ...extra });
+    const h = await makeHome({ ...keychainEnv(secretService!.address), ...extra });
     homes.push(h);
     return h;
   }

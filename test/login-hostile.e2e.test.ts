@@ -2,10 +2,9 @@
  * `devlogin login` against a hand-written provider that misbehaves in ways
  * the real one never does. The CLI runs as a child process.
  */
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { findLeaks, makeHome, readTree, runCli, type TestHome } from './helpers/cli.js';
+import { findLeaks, makeHome, readAuditEvents, readTree, runCli, type TestHome } from './helpers/cli.js';
 import { startFakeProvider, type FakeProvider, type FakeProviderScript } from './helpers/fake-provider.js';
 
 let fake: FakeProvider | undefined;
@@ -49,7 +48,7 @@ describe('login against a misbehaving provider', () => {
     expect(run.lastLine).toMatch(/^devlogin: The ID token from http:\/\/127\.0\.0\.1:\d+ failed verification: .*Nothing was stored\./);
     expect(run.sessions).toEqual([]);
     expect(await findLeaks(fake!.issued, { home: h!.home, texts: [run.stdout, run.stderr] })).toEqual([]);
-    const audit = (await readFile(join(h!.home, 'audit.log'), 'utf8')).trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    const audit = await readAuditEvents(h!);
     expect(audit).toEqual([expect.objectContaining({ event: 'login_failed', reason: 'invalid_id_token' })]);
   });
 

@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalProvider } from '../demo/provider.js';
-import { findLeaks, readTree, runCli, startCli, useTempHomes, type TestHome } from './helpers/cli.js';
+import { findLeaks, readAuditEvents, readTree, runCli, startCli, useTempHomes } from './helpers/cli.js';
 import { introspect, signIn, startProvider } from './helpers/session.js';
 
 let provider: LocalProvider;
@@ -32,8 +32,7 @@ async function closedPort(): Promise<number> {
 
 const parseLines = (stdout: string) => stdout.trimEnd().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
 const seconds = (iso: unknown) => Date.parse(String(iso)) / 1000;
-const auditLines = async (h: TestHome) =>
-  (await readFile(join(h.home, 'audit.log'), 'utf8')).trimEnd().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+const auditLines = readAuditEvents;
 
 describe('devlogin login', () => {
   it('signs in, prints the two JSON events, and stores an encrypted session', async () => {

@@ -8,7 +8,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalProvider } from '../demo/provider.js';
-import { BIN, findLeaks, makeHome, readTree, runCli, type TestHome } from './helpers/cli.js';
+import { BIN, findLeaks, makeHome, readAuditEvents, readTree, runCli, type TestHome } from './helpers/cli.js';
 import { introspect, signIn, startProvider } from './helpers/session.js';
 
 let provider: LocalProvider;
@@ -38,7 +38,7 @@ async function signedIn(args: string[] = [], user = 'alice', extra: NodeJS.Proce
 const tokenRequests = () => provider.requests.get('/token') ?? 0;
 const lastLine = (text: string) => text.trimEnd().split('\n').at(-1);
 const json = (stdout: string) => JSON.parse(stdout) as Record<string, unknown>;
-const audit = async (h: TestHome) => (await readFile(join(h.home, 'audit.log'), 'utf8')).trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+const audit = readAuditEvents;
 const sessionFiles = async (h: TestHome) => (await readTree(h.home)).filter((file) => file.path.includes('/sessions/')).map((file) => file.path.replace(h.home, ''));
 
 describe('whoami', () => {

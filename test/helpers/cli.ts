@@ -2,9 +2,9 @@
  * Runs the built CLI (bin/devlogin) as a real child process, with a private
  * DEVLOGIN_HOME and keychain service so no user's entries are ever touched.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -136,4 +136,42 @@ export async function findLeaks(secrets: string[], places: { home: string; texts
     }
   }
   return leaks;
+}
+
+/** The keychain vault on a Secret Service at `busAddress`, instead of makeHome's passphrase vault. */
+export const keychainEnv = (busAddress: string): NodeJS.ProcessEnv => ({ DEVLOGIN_VAULT: undefined, DEVLOGIN_VAULT_PASSPHRASE: undefined, DBUS_SESSION_BUS_ADDRESS: busAddress });
+
+/** The audit log of a home, one object per event. */
+export async function readAuditEvents(h: TestHome): Promise<Record<string, unknown>[]> {
+  return (await readFile(join(h.home, 'audit.log'), 'utf8')).trimEnd().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+}
+
+/** An audit event without its time: two runs' events compare equal. */
+export const withoutTime = (event: Record<string, unknown>): Record<string, unknown> =>
+  Object.fromEntries(Object.entries(event).filter(([key]) => key !== 'time'));
+
+/** whoami says "(in 59m)": the minute may turn between two runs. */
+export const maskRelativeTimes = (text: string): string => text.replace(/\(in [^)]*\)/g, '(in …)');
+
+export interface ProbedRun {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+  /** Files loaded through require (CommonJS). */
+  files: string[];
+  /** Node's own modules loaded, e.g. "net", "internal/modules/esm/loader". */
+  builtins: string[];
+}
+
+/** Runs bin/devlogin with a --require probe that records, at exit, what the process loaded. */
+export async function runProbed(h: TestHome, args: string[], env: NodeJS.ProcessEnv = h.env): Promise<ProbedRun> {
+  const script = join(h.home, 'probe.cjs');
+  const report = join(h.home, 'probe.json');
+  await writeFile(script, `process.on('exit', () => require('node:fs').writeFileSync(${JSON.stringify(report)}, JSON.stringify({
+    files: Object.keys(require.cache),
+    builtins: process.moduleLoadList.filter((name) => name.startsWith('NativeModule ')).map((name) => name.slice(13)),
+  })));\n`);
+  const result = spawnSync(process.execPath, ['--require', script, BIN, ...args], { env, encoding: 'utf8' });
+  const loaded = JSON.parse(await readFile(report, 'utf8')) as { files: string[]; builtins: string[] };
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr, ...loaded };
 }
