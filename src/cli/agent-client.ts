@@ -1,8 +1,9 @@
 import { homedir } from 'node:os';
 import { resolvePaths } from '../core/paths.js';
 import { exchangeSync } from './agent-exchange.js';
-import { AGENT_PROTOCOL, agentDir, agentVersion, ANSWER_ENV, IDENTITY_ENV, pickEnv, type AgentAnswer } from './agent-protocol.js';
+import { AGENT_PROTOCOL, agentDir, ANSWER_ENV, IDENTITY_ENV, pickEnv, type AgentAnswer } from './agent-protocol.js';
 import type { FastRequest } from './fast-args.js';
+import { devloginVersion } from './version.js';
 
 /** How long a client waits for a running agent before reading the vault itself. */
 const AGENT_TIMEOUT_MS = 10_000;
@@ -18,7 +19,7 @@ export function askAgent(request: FastRequest, env: Readonly<Record<string, stri
   const reply = exchangeSync(dir, {
     v: AGENT_PROTOCOL,
     op: 'answer',
-    version: agentVersion(),
+    version: devloginVersion(),
     request,
     env: pickEnv(env, [...IDENTITY_ENV, ...ANSWER_ENV]),
   }, AGENT_TIMEOUT_MS);

@@ -24,15 +24,6 @@ import type { FastRequest } from './fast-args.js';
 
 export const AGENT_PROTOCOL = 1;
 
-/** Set by the bundler (scripts/bundle.mjs) from package.json. */
-declare const DEVLOGIN_VERSION: string;
-
-/**
- * This build's version. A client answers itself when the agent is of another
- * version (devlogin upgraded while an agent ran): the two never mix.
- */
-export const agentVersion = (): string => DEVLOGIN_VERSION;
-
 /** How many clients can wait for a reply at once; more read the vault themselves. */
 export const REPLY_SLOTS = 8;
 

@@ -8,8 +8,9 @@ import { createKeyCache } from '../core/vault/key-cache.js';
 import { createVault } from '../core/vault/vault.js';
 import { usageError } from '../errors.js';
 import { createBufferIO, describeTerminal } from '../io.js';
-import { AGENT_PROTOCOL, agentVersion, ANSWER_ENV, IDENTITY_ENV, MAX_REQUEST_BYTES, REPLY_SLOTS, replyPipe, requestsPipe, type AgentAnswer, type AgentStatus, type AnswerRequest, type RequestLine } from './agent-protocol.js';
+import { AGENT_PROTOCOL, ANSWER_ENV, IDENTITY_ENV, MAX_REQUEST_BYTES, REPLY_SLOTS, replyPipe, requestsPipe, type AgentAnswer, type AgentStatus, type AnswerRequest, type RequestLine } from './agent-protocol.js';
 import { answerFast } from './fast-path.js';
+import { devloginVersion } from './version.js';
 
 export interface AgentServerOptions {
   paths: Paths;
@@ -146,8 +147,9 @@ export async function startAgentServer(options: AgentServerOptions): Promise<{ s
   }
 
   async function answer(message: AnswerRequest): Promise<AgentAnswer> {
-    // A client of another version, or with another home, keychain service or bus, reads its own vault.
-    if (message.version !== agentVersion()) return { v: AGENT_PROTOCOL, pass: 'local' };
+    // A client of another version (devlogin upgraded while this agent ran), or
+    // with another home, keychain service or bus, reads its own vault.
+    if (message.version !== devloginVersion()) return { v: AGENT_PROTOCOL, pass: 'local' };
     for (const name of IDENTITY_ENV) {
       if ((message.env[name] ?? undefined) !== env[name]) return { v: AGENT_PROTOCOL, pass: 'local' };
     }
@@ -171,7 +173,7 @@ export async function startAgentServer(options: AgentServerOptions): Promise<{ s
     return {
       v: AGENT_PROTOCOL,
       pid,
-      version: agentVersion(),
+      version: devloginVersion(),
       dir,
       started_at: new Date(startedAt).toISOString(),
       idle_stop_at: new Date(idleStopAt).toISOString(),

@@ -3,6 +3,7 @@ import { describeThrown, EXIT } from '../errors.js';
 import { createProcessIO, type IO } from '../io.js';
 import { buildProgram } from './program.js';
 import { reportError } from './report.js';
+import { devloginVersion } from './version.js';
 
 /** What `exec` passes on to its child. */
 const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
@@ -35,7 +36,7 @@ async function main(argv: string[]): Promise<number> {
   const program = buildProgram({
     io,
     signal: controller.signal,
-    version: readVersion(),
+    version: devloginVersion(),
     trapSignals,
     setExitCode: (code) => (exitCode = code),
     readStdin: async () => {
@@ -62,12 +63,6 @@ function report(io: IO, err: unknown): number {
   return reportError(io, err);
 }
 
-/** Set by the bundler (scripts/bundle.mjs) from package.json. */
-declare const DEVLOGIN_VERSION: string;
-
-function readVersion(): string {
-  return DEVLOGIN_VERSION;
-}
 
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
