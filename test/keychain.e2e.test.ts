@@ -8,27 +8,20 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { LocalProvider } from '../demo/provider.js';
 import { createServer, type Server } from 'node:net';
-import { findLeaks, keychainEnv, makeHome, readTree, runCli, type TestHome } from './helpers/cli.js';
+import { findLeaks, keychainEnv, readTree, runCli, useTempHomes, type TestHome } from './helpers/cli.js';
 import { signIn, startProvider } from './helpers/session.js';
 
 const secretService = inject('secretService');
 
 describe.skipIf(!secretService)('login with the OS keychain vault', () => {
   let provider: LocalProvider;
-  const homes: TestHome[] = [];
+  const homes = useTempHomes();
   beforeAll(async () => {
     provider = await startProvider();
   });
-  afterAll(async () => {
-    await provider.close();
-    await Promise.all(homes.map((h) => h.cleanup()));
-  });
+  afterAll(() => provider.close());
 
-  async function keychainHome(extra: NodeJS.ProcessEnv = {}): Promise<TestHome> {
-    const h = await makeHome({ ...keychainEnv(secretService!.address), ...extra });
-    homes.push(h);
-    return h;
-  }
+  const keychainHome = (extra: NodeJS.ProcessEnv = {}): Promise<TestHome> => homes({ ...keychainEnv(secretService!.address), ...extra });
 
   it('chooses the keychain when it answers and keeps only the key there', async () => {
     const h = await keychainHome();

@@ -9,23 +9,19 @@ import type { LocalProvider } from '../demo/provider.js';
 import { verificationHostWarning } from '../src/core/oidc/verification-host.js';
 import { parsePolicy } from '../src/core/policy.js';
 import { EXIT } from '../src/errors.js';
-import { makeHome, runCli, type TestHome } from './helpers/cli.js';
+import { runCli, useTempHomes, type TestHome } from './helpers/cli.js';
 import { startFakeProvider } from './helpers/fake-provider.js';
 import { signIn, startProvider } from './helpers/session.js';
 
 let provider: LocalProvider;
-const homes: TestHome[] = [];
+const homes = useTempHomes();
 beforeAll(async () => {
   provider = await startProvider();
 });
-afterAll(async () => {
-  await provider.close();
-  await Promise.all(homes.map((h) => h.cleanup()));
-});
+afterAll(() => provider.close());
 
 async function withPolicy(policy: unknown, extra: NodeJS.ProcessEnv = {}): Promise<TestHome> {
-  const h = await makeHome(extra);
-  homes.push(h);
+  const h = await homes(extra);
   const path = join(h.home, 'policy.json');
   await writeFile(path, typeof policy === 'string' ? policy : JSON.stringify(policy));
   h.env.DEVLOGIN_POLICY = path;
@@ -118,8 +114,7 @@ describe('verification page host', () => {
   it('login warns loudly when the page is elsewhere, unless the profile trusts that host', async () => {
     const fake = await startFakeProvider({ device: { verification_uri: 'https://micros0ft-login.example/device', verification_uri_complete: undefined }, token: [{ tokens: {} }] });
     try {
-      const h = await makeHome();
-      homes.push(h);
+      const h = await homes();
       const warned = await runCli(['login', '--json', '--issuer', fake.issuer, '--client-id', fake.clientId], h.env);
       expect(warned.code).toBe(0);
       const warning = 'The sign-in page is on micros0ft-login.example, not on the issuer\'s site (127.0.0.1). Enter the code only if you expected this page; if in doubt, press Ctrl-C.';
