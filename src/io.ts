@@ -49,31 +49,21 @@ export function chooseColor({ isTTY, env, noColorFlag }: ColorChoice): boolean {
 }
 
 export function createProcessIO(options: { noColor: boolean; verbose: boolean }): IO {
-  const terminal = describeTerminal(process.env, {
-    stdoutIsTTY: process.stdout.isTTY === true,
-    stderrIsTTY: process.stderr.isTTY === true,
-    // isatty(0), not process.stdin.isTTY: touching process.stdin builds a stream, a cost on every run.
-    stdinIsTTY: isatty(0),
-  }, options.noColor);
+  const env = process.env;
+  const stderrIsTTY = process.stderr.isTTY === true;
   return {
-    ...terminal,
     stdout: process.stdout,
     stderr: process.stderr,
-    verbose: options.verbose,
-    env: process.env,
-    stderrStream: process.stderr,
-  };
-}
-
-export type TerminalFlags = Pick<IO, 'stdoutIsTTY' | 'stderrIsTTY' | 'stdinIsTTY'>;
-
-/** What an IO knows about its terminal, from the TTY flags, the environment and --no-color. */
-export function describeTerminal(env: IO['env'], ttys: TerminalFlags, noColorFlag: boolean): TerminalFlags & Pick<IO, 'color' | 'ci' | 'ssh'> {
-  return {
-    ...ttys,
-    color: chooseColor({ isTTY: ttys.stderrIsTTY, env, noColorFlag }),
+    stdoutIsTTY: process.stdout.isTTY === true,
+    stderrIsTTY,
+    // isatty(0), not process.stdin.isTTY: touching process.stdin builds a stream, a cost on every run.
+    stdinIsTTY: isatty(0),
+    color: chooseColor({ isTTY: stderrIsTTY, env, noColorFlag: options.noColor }),
     ci: isTruthyEnv(env.CI),
     ssh: Boolean(env.SSH_CONNECTION || env.SSH_TTY || env.SSH_CLIENT),
+    verbose: options.verbose,
+    env,
+    stderrStream: process.stderr,
   };
 }
 
@@ -86,7 +76,7 @@ export interface BufferIO extends IO {
   err(): string;
 }
 
-/** An IO over string buffers, TTY and colour off unless overridden: for tests, and the agent's answers. */
+/** An IO over string buffers, TTY and colour off: for tests, and the agent's answers. */
 export function createBufferIO(overrides: Partial<IO> = {}): BufferIO {
   let out = '';
   let err = '';

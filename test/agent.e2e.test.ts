@@ -363,7 +363,7 @@ describe.skipIf(!secretService)('devlogin agent with the OS keychain vault', () 
     const h = await signedIn();
     await startAgent(h);
     const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
-    const env = Object.fromEntries(['HOME', 'DEVLOGIN_HOME', 'DEVLOGIN_KEYCHAIN_SERVICE', 'DBUS_SESSION_BUS_ADDRESS', 'NO_COLOR', 'CI'].map((name) => [name, h.env[name]!]));
+    const env = Object.fromEntries(['HOME', 'DEVLOGIN_HOME', 'DEVLOGIN_KEYCHAIN_SERVICE', 'DBUS_SESSION_BUS_ADDRESS'].map((name) => [name, h.env[name]!]));
     const ask = (asVersion: string) => exchangeSync(join(h.home, 'agent'), { v: 1, op: 'answer', version: asVersion, request: { command: 'whoami', json: true, noColor: false, profile: undefined, minTtl: undefined }, env }, 5000)!;
     expect(ask('0.0.0-older')).toEqual({ v: 1, pass: 'local', nonce: expect.any(String) });
     const answered = ask(version);

@@ -41,10 +41,11 @@ export const MAX_REPLY_BYTES = 1024 * 1024;
 export const IDENTITY_ENV = ['HOME', 'DEVLOGIN_HOME', 'XDG_STATE_HOME', 'XDG_CONFIG_HOME', 'DEVLOGIN_KEYCHAIN_SERVICE', 'DEVLOGIN_VAULT', 'DBUS_SESSION_BUS_ADDRESS'] as const;
 
 /**
- * The environment that shapes the answer: the client's values are used.
- * (What whoami and token print depends on no terminal, so none is sent.)
+ * The rest of the environment the fast path reads (createContext): the
+ * client's values are used. What whoami and token print depends on no
+ * terminal or colour setting, so none is sent; if that changes, it must be.
  */
-export const ANSWER_ENV = ['DEVLOGIN_PROFILE', 'DEVLOGIN_HTTP_TIMEOUT', 'NO_COLOR', 'FORCE_COLOR', 'TERM', 'CI', 'SSH_CONNECTION', 'SSH_TTY', 'SSH_CLIENT'] as const;
+export const ANSWER_ENV = ['DEVLOGIN_PROFILE', 'DEVLOGIN_HTTP_TIMEOUT'] as const;
 
 export type AgentRequest =
   | {

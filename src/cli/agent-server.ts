@@ -7,7 +7,7 @@ import { isSessionExpired, toIso } from '../core/session.js';
 import { createKeyCache } from '../core/vault/key-cache.js';
 import { createVault } from '../core/vault/vault.js';
 import { usageError } from '../errors.js';
-import { createBufferIO, describeTerminal } from '../io.js';
+import { createBufferIO } from '../io.js';
 import { AGENT_PROTOCOL, ANSWER_ENV, IDENTITY_ENV, MAX_REQUEST_BYTES, REPLY_SLOTS, replyPipe, requestsPipe, type AgentAnswer, type AgentStatus, type AnswerRequest, type RequestLine } from './agent-protocol.js';
 import { answerFast } from './fast-path.js';
 import { devloginVersion } from './version.js';
@@ -155,9 +155,8 @@ export async function startAgentServer(options: AgentServerOptions): Promise<{ s
     }
     const clientEnv: Record<string, string | undefined> = { ...env };
     for (const name of ANSWER_ENV) clientEnv[name] = message.env[name];
-    // Output for a pipe: what whoami and token print does not depend on the terminal.
-    const ttys = { stdoutIsTTY: false, stderrIsTTY: false, stdinIsTTY: false };
-    const io = createBufferIO({ ...describeTerminal(clientEnv, ttys, message.request.noColor), env: clientEnv });
+    // No terminal: what whoami and token print does not depend on one (agent-protocol.ts).
+    const io = createBufferIO({ env: clientEnv });
     try {
       const outcome = await answerFast(message.request, io, { keyCache, lockTimeoutMs: LOCK_TIMEOUT_MS });
       if (outcome === 'full') return { v: AGENT_PROTOCOL, pass: 'cli' };

@@ -214,7 +214,6 @@ export function createVault({ paths, env, keyStore, keyCache }: VaultOptions): V
     },
 
     async remove(profile) {
-      keyCache?.forget(profile);
       let envelope: Envelope | null;
       try {
         envelope = await readEnvelope(profile);
