@@ -14,10 +14,16 @@ export default tseslint.config(
     },
   },
   {
-    files: ['src/core/**/*.ts'],
+    // DESIGN.md "Layout": only main.ts, deps.ts and io.ts touch process; everything else receives Deps.
+    files: ['src/**/*.ts'],
+    ignores: ['src/main.ts', 'src/deps.ts', 'src/io.ts'],
     rules: {
       'no-console': 'error',
-      'no-restricted-globals': ['error', { name: 'process', message: 'core modules receive what they need; only the entry point touches process.' }],
+      'no-restricted-globals': ['error', { name: 'process', message: 'only main.ts, deps.ts and io.ts touch process; take what you need from Deps.' }],
+      'no-restricted-imports': ['error', { paths: [
+        { name: 'node:process', message: 'only main.ts, deps.ts and io.ts touch process; take what you need from Deps.' },
+        { name: 'process', message: 'only main.ts, deps.ts and io.ts touch process; take what you need from Deps.' },
+      ] }],
     },
   },
   {

@@ -2,18 +2,30 @@ import { isatty } from 'node:tty';
 
 /**
  * Everything devlogin says goes through an IO: results on stdout, words for
- * people on stderr. The entry point builds one from the process; tests build
- * one over buffers (createBufferIO).
+ * people on stderr. main.ts builds one over the process; tests build one over
+ * buffers (createBufferIO) with whatever TTY flags they need.
  */
 
 export interface OutputStream {
   write(chunk: string): unknown;
 }
 
+/**
+ * What a spinner draws on: a terminal stream (process.stderr), or a buffer
+ * that pretends to be one in tests.
+ */
+export interface TerminalStream extends OutputStream {
+  isTTY: boolean;
+  columns?: number;
+  cursorTo(x: number): boolean;
+  moveCursor(dx: number, dy: number): boolean;
+  clearLine(dir: -1 | 0 | 1): boolean;
+}
+
 export interface IO {
   stdout: OutputStream;
-  stderr: OutputStream;
-  /** stdout/stderr/stdin are terminals. */
+  /** A terminal stream when stderrIsTTY, so the spinner can draw on it. */
+  stderr: OutputStream | TerminalStream;
   stdoutIsTTY: boolean;
   stderrIsTTY: boolean;
   stdinIsTTY: boolean;
@@ -24,9 +36,6 @@ export interface IO {
   /** Connected over SSH: the browser would open on the wrong machine. */
   ssh: boolean;
   verbose: boolean;
-  env: Readonly<Record<string, string | undefined>>;
-  /** Raw stderr stream for spinners; absent in tests. */
-  stderrStream?: NodeJS.WriteStream;
 }
 
 /** A person is at the keyboard and can be shown a browser. */
@@ -34,22 +43,24 @@ export function isInteractive(io: IO): boolean {
   return io.stderrIsTTY && io.stdinIsTTY && !io.ci && !io.ssh;
 }
 
-export interface ColorChoice {
-  isTTY: boolean;
-  env: Readonly<Record<string, string | undefined>>;
-  noColorFlag: boolean;
+/** stderr as a terminal the spinner may draw on, or undefined. */
+export function terminalOf(io: IO): TerminalStream | undefined {
+  const stream = io.stderr as Partial<TerminalStream>;
+  return io.stderrIsTTY && typeof stream.cursorTo === 'function' ? (stream as TerminalStream) : undefined;
 }
 
+type Env = Readonly<Record<string, string | undefined>>;
+
 /** https://no-color.org and FORCE_COLOR, with the --no-color flag winning. */
-export function chooseColor({ isTTY, env, noColorFlag }: ColorChoice): boolean {
+export function chooseColor(isTTY: boolean, env: Env, noColorFlag: boolean): boolean {
   if (noColorFlag) return false;
   if (env.NO_COLOR !== undefined && env.NO_COLOR !== '') return false;
   if (env.FORCE_COLOR !== undefined) return env.FORCE_COLOR !== '0' && env.FORCE_COLOR !== 'false';
   return isTTY && env.TERM !== 'dumb';
 }
 
-export function createProcessIO(options: { noColor: boolean; verbose: boolean }): IO {
-  const env = process.env;
+/** The process's IO: only main.ts calls this. */
+export function createProcessIO(env: Env, flags: { noColor: boolean; verbose: boolean }): IO {
   const stderrIsTTY = process.stderr.isTTY === true;
   return {
     stdout: process.stdout,
@@ -58,16 +69,14 @@ export function createProcessIO(options: { noColor: boolean; verbose: boolean })
     stderrIsTTY,
     // isatty(0), not process.stdin.isTTY: touching process.stdin builds a stream, a cost on every run.
     stdinIsTTY: isatty(0),
-    color: chooseColor({ isTTY: stderrIsTTY, env, noColorFlag: options.noColor }),
-    ci: isTruthyEnv(env.CI),
+    color: chooseColor(stderrIsTTY, env, flags.noColor),
+    ci: isTruthy(env.CI),
     ssh: Boolean(env.SSH_CONNECTION || env.SSH_TTY || env.SSH_CLIENT),
-    verbose: options.verbose,
-    env,
-    stderrStream: process.stderr,
+    verbose: flags.verbose,
   };
 }
 
-function isTruthyEnv(value: string | undefined): boolean {
+function isTruthy(value: string | undefined): boolean {
   return value !== undefined && value !== '' && value !== '0' && value.toLowerCase() !== 'false';
 }
 
@@ -76,13 +85,26 @@ export interface BufferIO extends IO {
   err(): string;
 }
 
-/** An IO over string buffers, TTY and colour off: for tests, and the agent's answers. */
-export function createBufferIO(overrides: Partial<IO> = {}): BufferIO {
+/**
+ * An IO over string buffers for tests: TTY, colour, CI and SSH off unless
+ * set. With stderrIsTTY, stderr is a pretend terminal (cursor moves are
+ * dropped, the text kept), so the spinner and QR code paths run as on a
+ * real terminal.
+ */
+export function createBufferIO(flags: Partial<Omit<IO, 'stdout' | 'stderr'>> = {}): BufferIO {
   let out = '';
   let err = '';
+  const stderr: TerminalStream = {
+    isTTY: flags.stderrIsTTY ?? false,
+    columns: 80,
+    write: (chunk: string) => ((err += chunk), true),
+    cursorTo: () => true,
+    moveCursor: () => true,
+    clearLine: () => true,
+  };
   return {
     stdout: { write: (chunk: string) => (out += chunk) },
-    stderr: { write: (chunk: string) => (err += chunk) },
+    stderr,
     stdoutIsTTY: false,
     stderrIsTTY: false,
     stdinIsTTY: false,
@@ -90,8 +112,7 @@ export function createBufferIO(overrides: Partial<IO> = {}): BufferIO {
     ci: false,
     ssh: false,
     verbose: false,
-    env: {},
-    ...overrides,
+    ...flags,
     out: () => out,
     err: () => err,
   };

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import { DevloginError, EXIT } from '../src/errors.js';
-import type { SessionRecord } from '../src/core/session.js';
+import type { SessionRecord } from '../src/core/session/record.js';
 import { createVault } from '../src/core/vault/vault.js';
 import type { Paths } from '../src/core/paths.js';
 

@@ -1,14 +1,15 @@
 import { readFile } from 'node:fs/promises';
-import { ensureFresh, withSession } from '../core/active-session.js';
 import { audit } from '../core/audit.js';
 import { isSecureUrl } from '../core/oidc/issuer-url.js';
+import { withSession } from '../core/session/active.js';
+import { ensureFresh } from '../core/session/refresh.js';
 import { printable } from '../core/text.js';
+import type { Deps } from '../deps.js';
 import { DevloginError, EXIT, usageError } from '../errors.js';
-import { createHttpFetch } from '../core/http.js';
-import { parseMinTtl, verboseLog, type CommandContext } from './context.js';
-import { sessionDeps } from './session-deps.js';
+import { parseMinTtlFlag } from './token.js';
 
 export interface ApiOptions {
+  profile: string;
   url: URL;
   method: string;
   headers: [string, string][];
@@ -19,7 +20,7 @@ export interface ApiOptions {
 
 const FORBIDDEN_HEADERS = new Set(['authorization', 'dpop', 'host']);
 
-export function parseApiOptions(url: string | undefined, flags: Record<string, unknown>): ApiOptions {
+export function parseApiOptions(profile: string, url: string | undefined, flags: Record<string, unknown>): ApiOptions {
   if (!url) throw usageError('api needs a URL.', 'Use: devlogin api [-X METHOD] [-H "K: V"] [-d DATA|@file] URL');
   let parsed: URL;
   try {
@@ -40,7 +41,7 @@ export function parseApiOptions(url: string | undefined, flags: Record<string, u
   const data = raw === undefined ? undefined : raw === '@-' ? { stdin: true as const } : raw.startsWith('@') ? { file: raw.slice(1) } : { text: raw };
   const method = typeof flags.method === 'string' ? flags.method.toUpperCase() : data ? 'POST' : 'GET';
   if (!/^[A-Z]{1,16}$/.test(method)) throw usageError(`Invalid method "${printable(method, 20)}".`);
-  return { url: parsed, method, headers, data, minTtlSeconds: parseMinTtl(flags.minTtl) };
+  return { profile, url: parsed, method, headers, data, minTtlSeconds: parseMinTtlFlag(flags.minTtl) };
 }
 
 /**
@@ -49,23 +50,21 @@ export function parseApiOptions(url: string | undefined, flags: Record<string, u
  * exit 0 for 2xx, 7 otherwise. Redirects are not followed, so the token
  * never travels to a host that was not named.
  */
-export async function runApi(options: ApiOptions, ctx: CommandContext, readStdin: () => Promise<Buffer>): Promise<void> {
-  const body = await readBody(options.data, readStdin);
-  const deps = sessionDeps(ctx);
+export async function runApi(options: ApiOptions, deps: Deps): Promise<void> {
+  const body = await readBody(options.data, deps.readStdin);
   const oidc = await import('../core/oidc/tokens.js');
-  const response = await withSession(ctx.profile, deps, async (loaded) => {
+  const response = await withSession(options.profile, deps, async (loaded) => {
     const fresh = await ensureFresh(loaded, options.minTtlSeconds, deps);
     await audit(deps, 'token_read', fresh.record, { command: 'api' });
-    // API responses may be large: this request's fetch has no body limit (the provider's have).
-    const apiFetch = createHttpFetch({ signal: ctx.signal, env: ctx.io.env, log: verboseLog(ctx.io) });
-    const config = oidc.providerConfig(fresh.record, { fetch: apiFetch, timeoutSeconds: ctx.httpTimeoutSeconds });
+    // API responses may be large: this request has no body limit (the provider's have).
+    const config = oidc.providerConfig(fresh.record, { fetch: deps.fetch, timeoutSeconds: deps.httpTimeoutSeconds, unlimitedBodies: true });
     const dpop = fresh.record.dpop ? await oidc.dpopHandle(config, fresh.record.dpop) : undefined;
     const headers = new Headers(options.headers);
     if (body && !headers.has('content-type')) headers.set('content-type', looksLikeJson(body) ? 'application/json' : 'application/octet-stream');
     return oidc.callApi(config, fresh.record, { url: options.url, method: options.method, body, headers, dpop });
   });
   const payload = Buffer.from(await response.arrayBuffer());
-  ctx.io.stdout.write(payload.toString('utf8'));
+  deps.io.stdout.write(payload.toString('utf8'));
   if (response.status < 200 || response.status > 299) {
     throw new DevloginError(EXIT.provider, `HTTP ${response.status} from ${options.method} ${options.url.origin}${options.url.pathname}.`, { code: `http_${response.status}` });
   }

@@ -1,7 +1,8 @@
 import { readFileOrNull } from '../core/fs-safe.js';
 import { auditFile } from '../core/paths.js';
 import { usageError } from '../errors.js';
-import { writeJsonLine, type CommandContext } from './context.js';
+import type { Deps } from '../deps.js';
+import { writeJsonLine } from './output.js';
 
 export interface AuditOptions {
   limit: number;
@@ -21,8 +22,8 @@ export function parseAuditOptions(flags: Record<string, unknown>): AuditOptions 
 }
 
 /** The last events of audit.log, newest last. */
-export async function runAudit(options: AuditOptions, ctx: CommandContext): Promise<void> {
-  const raw = await readFileOrNull(auditFile(ctx.paths));
+export async function runAudit(options: AuditOptions, deps: Deps): Promise<void> {
+  const raw = await readFileOrNull(auditFile(deps.paths));
   const events: Record<string, unknown>[] = [];
   let skipped = 0;
   for (const line of (raw?.toString('utf8') ?? '').split('\n')) {
@@ -35,18 +36,18 @@ export async function runAudit(options: AuditOptions, ctx: CommandContext): Prom
       skipped += 1;
     }
   }
-  if (skipped > 0) ctx.io.stderr.write(`warning: skipped ${skipped} unreadable line(s) in ${auditFile(ctx.paths)}\n`);
+  if (skipped > 0) deps.io.stderr.write(`warning: skipped ${skipped} unreadable line(s) in ${auditFile(deps.paths)}\n`);
   const shown = events.slice(-options.limit);
   if (options.json) {
-    for (const event of shown) writeJsonLine(ctx.io, event);
+    for (const event of shown) writeJsonLine(deps.io, event);
     return;
   }
   if (shown.length === 0) {
-    ctx.io.stderr.write('The audit log is empty.\n');
+    deps.io.stderr.write('The audit log is empty.\n');
     return;
   }
   const text = (value: unknown): string => (typeof value === 'string' ? value.replace(/[\u0000-\u001f\u007f-\u009f]/g, '') : '-');
-  ctx.io.stdout.write(shown.map((event) => [
+  deps.io.stdout.write(shown.map((event) => [
     text(event.time), text(event.event).padEnd(15), text(event.profile).padEnd(10), text(event.outcome).padEnd(7), text(event.subject),
     event.reason ? `(${text(event.reason)})` : '', event.command ? `[${text(event.command)}]` : '',
   ].join('  ').trimEnd()).join('\n') + '\n');

@@ -1,8 +1,7 @@
 import type { Command, Option } from 'commander';
 import { readConfig } from '../core/config.js';
-import { createVault } from '../core/vault/vault.js';
 import { usageError } from '../errors.js';
-import type { CommandContext } from './context.js';
+import type { Deps } from '../deps.js';
 
 export const SHELLS = ['bash', 'zsh', 'fish'] as const;
 export type Shell = (typeof SHELLS)[number];
@@ -21,15 +20,15 @@ export function parseCompletionOptions(shell: string | undefined, flags: Record<
   return { shell: shell as Shell, profiles: false };
 }
 
-export async function runCompletion(options: CompletionOptions, ctx: CommandContext, program: Command): Promise<void> {
+export async function runCompletion(options: CompletionOptions, deps: Deps, program: Command): Promise<void> {
   if (options.profiles) {
-    const config = await readConfig(ctx.paths).catch(() => ({ profiles: {} }));
-    const stored = await createVault({ paths: ctx.paths, env: ctx.io.env }).profiles().catch(() => []);
+    const config = await readConfig(deps.paths).catch(() => ({ profiles: {} }));
+    const stored = await deps.vault.profiles().catch(() => []);
     const names = [...new Set([...Object.keys(config.profiles), ...stored])].sort();
-    ctx.io.stdout.write(names.map((name) => `${name}\n`).join(''));
+    deps.io.stdout.write(names.map((name) => `${name}\n`).join(''));
     return;
   }
-  ctx.io.stdout.write(generateCompletion(options.shell!, describe(program)));
+  deps.io.stdout.write(generateCompletion(options.shell!, describe(program)));
 }
 
 interface FlagSpec {

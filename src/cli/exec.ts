@@ -1,22 +1,24 @@
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import { basename } from 'node:path';
-import { assertBearer, ensureFresh, withSession } from '../core/active-session.js';
 import { audit } from '../core/audit.js';
+import { assertBearer, withSession } from '../core/session/active.js';
+import { ensureFresh } from '../core/session/refresh.js';
+import type { Deps } from '../deps.js';
 import { usageError } from '../errors.js';
-import { parseMinTtl, type CommandContext } from './context.js';
-import { sessionDeps } from './session-deps.js';
+import { parseMinTtlFlag } from './token.js';
 
 export interface ExecOptions {
+  profile: string;
   minTtlSeconds: number;
   command: string;
   args: string[];
 }
 
-export function parseExecOptions(argv: string[], flags: Record<string, unknown>): ExecOptions {
+export function parseExecOptions(profile: string, argv: string[], flags: Record<string, unknown>): ExecOptions {
   const [command, ...args] = argv;
   if (!command) throw usageError('exec needs a command to run.', 'Use: devlogin exec -- COMMAND [ARGS...]');
-  return { minTtlSeconds: parseMinTtl(flags.minTtl), command, args };
+  return { profile, minTtlSeconds: parseMinTtlFlag(flags.minTtl), command, args };
 }
 
 /**
@@ -25,16 +27,15 @@ export function parseExecOptions(argv: string[], flags: Record<string, unknown>)
  * stdin/stdout/stderr and signals through, and returns the child's exit code
  * (128 + signal number when a signal ended it, 127 when it could not start).
  */
-export async function runExec(options: ExecOptions, ctx: CommandContext): Promise<number> {
-  const deps = sessionDeps(ctx);
-  const { record } = await withSession(ctx.profile, deps, async (loaded) => {
+export async function runExec(options: ExecOptions, deps: Deps): Promise<number> {
+  const record = await withSession(options.profile, deps, async (loaded) => {
     assertBearer(loaded.record);
     const fresh = await ensureFresh(loaded, options.minTtlSeconds, deps);
     await audit(deps, 'exec', fresh.record, { command: basename(options.command) });
-    return fresh;
+    return fresh.record;
   });
   const env = {
-    ...ctx.io.env,
+    ...deps.env,
     DEVLOGIN_ACCESS_TOKEN: record.accessToken,
     DEVLOGIN_TOKEN_TYPE: record.tokenType,
     DEVLOGIN_ISSUER: record.issuer,
@@ -42,11 +43,11 @@ export async function runExec(options: ExecOptions, ctx: CommandContext): Promis
   };
   return new Promise<number>((resolve) => {
     const child = spawn(options.command, options.args, { env, stdio: 'inherit' });
-    ctx.trapSignals((signal) => {
+    deps.trapSignals((signal) => {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
     });
     child.once('error', (err: NodeJS.ErrnoException) => {
-      ctx.io.stderr.write(`devlogin: cannot run ${JSON.stringify(options.command)}: ${err.code === 'ENOENT' ? 'command not found' : err.message}\n`);
+      deps.io.stderr.write(`devlogin: cannot run ${JSON.stringify(options.command)}: ${err.code === 'ENOENT' ? 'command not found' : err.message}\n`);
       resolve(127);
     });
     child.once('exit', (code, signal) => {

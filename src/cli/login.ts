@@ -1,54 +1,45 @@
-import { setTimeout as delay } from 'node:timers/promises';
 import { Chalk } from 'chalk';
-import { formatDuration } from '../core/duration.js';
-import { createHttpFetch, MAX_PROVIDER_BODY_BYTES } from '../core/http.js';
-import { login, type LoginOptions, type LoginResult } from '../core/login.js';
-import type { LoginSettings } from '../core/config.js';
+import { formatDuration, parseDuration } from '../core/duration.js';
+import { login, type LoginResult } from '../core/login.js';
 import type { DeviceAuthorization, PollNotice } from '../core/oidc/device-flow.js';
-import { toIso } from '../core/session.js';
-import { createVault } from '../core/vault/vault.js';
-import { isInteractive, type IO } from '../io.js';
-import { verboseLog, writeJsonLine, type CommandContext } from './context.js';
+import { toIso } from '../core/session/record.js';
+import type { LoginFlags, LoginSettings } from '../core/settings.js';
+import type { Deps } from '../deps.js';
+import { isInteractive, terminalOf } from '../io.js';
+import { writeJsonLine } from './output.js';
 
-export interface LoginCommandOptions extends Omit<LoginOptions, 'profile'> {
+export interface LoginCommandOptions {
+  profile: string;
+  flags: LoginFlags;
   browser: boolean;
   qr: boolean;
   json: boolean;
 }
 
-/** Commander's parsed flags → options. */
-export function parseLoginOptions(flags: Record<string, unknown>): LoginCommandOptions {
+/** Commander's parsed flags → options; --max-session is parsed here, so its error names the flag. */
+export function parseLoginOptions(profile: string, flags: Record<string, unknown>): LoginCommandOptions {
   const text = (key: string): string | undefined => (typeof flags[key] === 'string' ? (flags[key] as string) : undefined);
+  const maxSession = text('maxSession');
   return {
-    issuer: text('issuer'),
-    clientId: text('clientId'),
-    scope: text('scope'),
-    audience: text('audience'),
-    maxSession: text('maxSession'),
-    dpop: flags.dpop === true ? 'require' : flags.dpop === false ? 'off' : 'auto',
+    profile,
+    flags: {
+      issuer: text('issuer'),
+      clientId: text('clientId'),
+      scope: text('scope'),
+      audience: text('audience'),
+      maxSessionSeconds: maxSession === undefined ? undefined : parseDuration(maxSession, '--max-session'),
+      dpop: flags.dpop === true ? 'require' : flags.dpop === false ? 'off' : 'auto',
+    },
     browser: flags.browser !== false,
     qr: flags.qr !== false,
     json: flags.json === true,
   };
 }
 
-export async function runLogin(options: LoginCommandOptions, ctx: CommandContext): Promise<void> {
-  const { io } = ctx;
-  const view = createLoginView(io, options);
-  const fetch = createHttpFetch({ signal: ctx.signal, env: io.env, log: verboseLog(io), maxBodyBytes: MAX_PROVIDER_BODY_BYTES });
+export async function runLogin(options: LoginCommandOptions, deps: Deps): Promise<void> {
+  const view = createLoginView(deps, options);
   try {
-    const result = await login({ ...options, profile: ctx.profile }, {
-      paths: ctx.paths,
-      env: io.env,
-      vault: createVault({ paths: ctx.paths, env: io.env }),
-      signal: ctx.signal,
-      now: Date.now,
-      sleep: (ms, signal) => delay(ms, undefined, { signal }),
-      fetch,
-      httpTimeoutSeconds: ctx.httpTimeoutSeconds,
-      events: view,
-    });
-    view.signedIn(result);
+    view.signedIn(await login(options.profile, options.flags, { ...deps, events: view }));
   } finally {
     view.stop();
   }
@@ -64,7 +55,8 @@ interface LoginView {
 }
 
 /** Everything `login` shows: people's text on stderr, NDJSON on stdout with --json. */
-function createLoginView(io: IO, options: LoginCommandOptions): LoginView {
+function createLoginView(deps: Deps, options: LoginCommandOptions): LoginView {
+  const { io } = deps;
   const c = new Chalk({ level: io.color ? 1 : 0 });
   const say = (line = ''): void => void io.stderr.write(`${line}\n`);
   let countdown: Countdown | undefined;
@@ -94,12 +86,14 @@ function createLoginView(io: IO, options: LoginCommandOptions): LoginView {
       say(`  Your one-time code: ${c.bold.yellow(authorization.userCode)}`);
       say(`  Enter it at:        ${c.underline(authorization.verificationUri)}`);
       if (authorization.verificationUriComplete) say(`  or open directly:   ${c.underline(authorization.verificationUriComplete)}`);
-      if (options.qr && io.stderrIsTTY) say(await renderQr(link));
+      if (options.qr && io.stderrIsTTY) say((await deps.renderQr(link)).replace(/^/gm, '  '));
       say();
       say(c.yellow('  ! Enter this code only if you started this sign-in yourself. Nobody should ever ask you for it.'));
       say();
-      if (options.browser && isInteractive(io)) await openBrowser(link, say);
-      countdown = startCountdown(io, authorization.expiresAt);
+      if (options.browser && isInteractive(io)) {
+        await deps.openBrowser(link).catch(() => say('  (Could not open a browser; open the link above yourself.)'));
+      }
+      countdown = startCountdown(deps, authorization.expiresAt);
     },
 
     onPollNotice(notice) {
@@ -123,7 +117,7 @@ function createLoginView(io: IO, options: LoginCommandOptions): LoginView {
       const email = record.claims.email ? ` <${record.claims.email}>` : '';
       const ends = record.sessionExpiresAt - record.createdAt;
       say(`${c.green('✓')} Signed in as ${c.bold(who)}${email}`);
-      say(`  Session ends ${toIso(record.sessionExpiresAt)} (in ${formatDuration(ends)}); stored in the ${backend === 'keychain' ? 'OS keychain' : 'passphrase vault'}.`);
+      say(`  Session ends ${toIso(record.sessionExpiresAt)} (in ${formatDuration(ends)}); stored in the ${backend === 'keychain' ? 'OS keychain' : `${backend} vault`}.`);
       if (record.dpop) say(`  Tokens are bound to a key in the vault (DPoP, ${record.dpop.alg}): call APIs with "devlogin api URL".`);
       if (options.json) {
         writeJsonLine(io, {
@@ -156,20 +150,20 @@ interface Countdown {
 }
 
 /** An ora spinner counting down to the code's expiry on a TTY; one plain line otherwise. */
-function startCountdown(io: IO, expiresAt: number): Countdown {
-  const remaining = (): string => formatDuration((expiresAt - Date.now()) / 1000);
-  if (!io.stderrIsTTY || !io.stderrStream) {
+function startCountdown({ io, clock }: Deps, expiresAt: number): Countdown {
+  const remaining = (): string => formatDuration((expiresAt - clock.now()) / 1000);
+  const stream = terminalOf(io);
+  if (!stream) {
     io.stderr.write(`Waiting for approval (the code expires in ${remaining()})…\n`);
     return { note: (line) => void io.stderr.write(`${line}\n`), stop: () => undefined };
   }
-  const stream = io.stderrStream;
   let spinner: import('ora').Ora | undefined;
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
   void import('ora').then(({ default: ora }) => {
     if (stopped) return;
     // One frame a second: the wait between polls should cost next to no CPU.
-    spinner = ora({ stream, discardStdin: false, isEnabled: true, spinner: { interval: 1000, frames: ['◐', '◓', '◑', '◒'] }, color: io.color ? 'cyan' : false });
+    spinner = ora({ stream: stream as unknown as NodeJS.WritableStream, discardStdin: false, isEnabled: true, spinner: { interval: 1000, frames: ['◐', '◓', '◑', '◒'] }, color: io.color ? 'cyan' : false });
     spinner.start(`Waiting for approval… the code expires in ${remaining()}`);
     timer = setInterval(() => {
       if (spinner) spinner.text = `Waiting for approval… the code expires in ${remaining()}`;
@@ -192,20 +186,4 @@ function startCountdown(io: IO, expiresAt: number): Countdown {
       spinner?.stop();
     },
   };
-}
-
-async function renderQr(text: string): Promise<string> {
-  const { default: qrcode } = await import('qrcode-terminal');
-  return new Promise((resolve) => qrcode.generate(text, { small: true }, (qr) => resolve(qr.replace(/^/gm, '  '))));
-}
-
-async function openBrowser(url: string, say: (line: string) => void): Promise<void> {
-  try {
-    const { default: open } = await import('open');
-    const child = await open(url);
-    child.on('error', () => say('  (Could not open a browser; open the link above yourself.)'));
-    child.unref();
-  } catch {
-    say('  (Could not open a browser; open the link above yourself.)');
-  }
 }

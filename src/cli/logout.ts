@@ -1,16 +1,15 @@
-import { purge, type SessionDeps } from '../core/active-session.js';
-import { withProfileLock } from '../core/vault/lock.js';
-import { describeThrown, DevloginError } from '../errors.js';
-import type { CommandContext } from './context.js';
-import { sessionDeps } from './session-deps.js';
+import { endSession, type EndOutcome, type Revocation } from '../core/session/end.js';
+import type { Deps } from '../deps.js';
+import { describeThrown } from '../errors.js';
 
 export interface LogoutOptions {
+  profile: string;
   all: boolean;
   local: boolean;
 }
 
-export function parseLogoutOptions(flags: Record<string, unknown>): LogoutOptions {
-  return { all: flags.all === true, local: flags.local === true };
+export function parseLogoutOptions(profile: string, flags: Record<string, unknown>): LogoutOptions {
+  return { profile, all: flags.all === true, local: flags.local === true };
 }
 
 /**
@@ -18,51 +17,44 @@ export function parseLogoutOptions(flags: Record<string, unknown>): LogoutOption
  * timeout; skipped with --local), then deletes the key and the file. A failed
  * revocation is a warning, not a failure; nothing to do is exit 0.
  */
-export async function runLogout(options: LogoutOptions, ctx: CommandContext): Promise<void> {
-  const deps = sessionDeps(ctx);
-  const profiles = options.all ? await deps.vault.profiles() : [ctx.profile];
+export async function runLogout(options: LogoutOptions, deps: Deps): Promise<void> {
+  const profiles = options.all ? await deps.vault.profiles() : [options.profile];
   let ended = 0;
   for (const profile of profiles) {
-    if (await logoutProfile(profile, options, deps, ctx)) ended += 1;
+    const outcome = await endSession(profile, options.local ? 'local' : 'logout', deps);
+    if (outcome.kind !== 'ended') continue;
+    ended += 1;
+    for (const line of describeLogout(profile, outcome)) deps.io.stderr.write(`${line}\n`);
   }
-  if (ended === 0) ctx.io.stderr.write(`Not signed in${options.all ? '' : ` (profile "${ctx.profile}")`}; nothing to do.\n`);
+  if (ended === 0) deps.io.stderr.write(`Not signed in${options.all ? '' : ` (profile "${options.profile}")`}; nothing to do.\n`);
 }
 
-async function logoutProfile(profile: string, options: LogoutOptions, deps: SessionDeps, ctx: CommandContext): Promise<boolean> {
-  const say = (line: string) => void ctx.io.stderr.write(`${line}\n`);
-  return withProfileLock(deps.paths, profile, async () => {
-    let meta;
-    try {
-      const stored = await deps.vault.readMeta(profile);
-      if (!stored) return false;
-      meta = stored.meta;
-    } catch {
-      meta = undefined; // corrupt: still removed below
-    }
-    let loaded;
-    try {
-      loaded = options.local ? undefined : ((await deps.vault.load(profile)) ?? undefined);
-    } catch (err) {
-      say(`warning: cannot open the session of profile "${profile}" (${err instanceof DevloginError ? err.message : 'unreadable'}); removing it without revoking.`);
-    }
-    let outcome;
-    try {
-      outcome = await purge(profile, deps, { event: 'logout', reason: options.local ? 'local' : 'user' }, loaded, { revoke: !options.local && loaded !== undefined });
-    } catch (err) {
-      say(`warning: the key of profile "${profile}" could not be deleted from the OS keychain (${describeThrown(err)}); the session file was deleted.`);
-      return true;
-    }
-    const who = loaded?.record.claims.name ?? meta?.subject ?? 'unknown';
-    const where = loaded?.record.issuer ?? meta?.issuer ?? 'the provider';
-    if (options.local || !loaded) {
-      say(`Signed out of ${where} (profile "${profile}", ${who}) on this machine; the provider was not told.`);
-    } else if (outcome.revoked) {
-      say(`Signed out of ${where} (profile "${profile}", ${who}); the tokens were revoked at the provider.`);
-    } else {
-      const why = outcome.revokeError ? outcome.revokeError.message : 'the provider has no revocation endpoint';
-      say(`warning: could not revoke the tokens at the provider: ${why}`);
-      say(`Signed out of ${where} (profile "${profile}", ${who}) on this machine. Use "devlogin revoke" before logout to make sure the provider ends it too.`);
-    }
-    return true;
-  });
+function describeLogout(profile: string, outcome: Extract<EndOutcome, { kind: 'ended' }>): string[] {
+  const who = outcome.record?.claims.name ?? outcome.meta?.subject ?? 'unknown';
+  const where = outcome.meta?.issuer ?? 'the provider';
+  const lines: string[] = [];
+  if (outcome.unreadable) lines.push(`warning: cannot open the session of profile "${profile}" (${outcome.unreadable.message}); it was removed without being revoked.`);
+  if (outcome.keyError !== undefined) {
+    lines.push(`warning: the key of profile "${profile}" could not be deleted from the vault (${describeThrown(outcome.keyError)}); the session file was deleted.`);
+  }
+  const told = whatTheProviderHeard(outcome.revocation);
+  if (told === undefined) {
+    lines.push(`Signed out of ${where} (profile "${profile}", ${who}); the tokens were revoked at the provider.`);
+  } else if (outcome.revocation.kind === 'not_asked') {
+    lines.push(`Signed out of ${where} (profile "${profile}", ${who}) on this machine; the provider was not told.`);
+  } else {
+    lines.push(`warning: could not revoke the tokens at the provider: ${told}`);
+    lines.push(`Signed out of ${where} (profile "${profile}", ${who}) on this machine. Use "devlogin revoke" before logout to make sure the provider ends it too.`);
+  }
+  return lines;
+}
+
+/** Why the provider was not told, or undefined when it revoked the tokens. */
+export function whatTheProviderHeard(revocation: Revocation): string | undefined {
+  switch (revocation.kind) {
+    case 'revoked': return undefined;
+    case 'no_endpoint': return 'the provider has no revocation endpoint.';
+    case 'failed': return revocation.error.message;
+    case 'not_asked': return 'it was not asked.';
+  }
 }

@@ -1,39 +1,58 @@
-import { Argument, Command, Option } from 'commander';
-import type { IO } from '../io.js';
-import { createContext, type CommandContext, type GlobalOptions } from './context.js';
+import { Command, CommanderError, Option } from 'commander';
+import type { Deps } from '../deps.js';
+import { EXIT } from '../errors.js';
+import { resolveProfile } from '../core/settings.js';
+import { reportError } from './report.js';
 
-export interface ProgramDeps {
-  io: IO;
-  signal: AbortSignal;
-  version: string;
-  trapSignals: CommandContext['trapSignals'];
-  /** For commands whose exit code is not a DevloginError's (exec passes its child's). */
-  setExitCode(code: number): void;
-  /** All of standard input (api -d @-). */
-  readStdin(): Promise<Buffer>;
-  /** How to run devlogin again ([node, script]): the agent starts itself in the background. */
-  selfCommand: readonly string[];
-}
+/** Set by the bundler (scripts/bundle.mjs) from package.json. */
+declare const DEVLOGIN_VERSION: string;
+export const VERSION: string = typeof DEVLOGIN_VERSION === 'string' ? DEVLOGIN_VERSION : '0.0.0-dev';
 
 type Flags = Record<string, unknown>;
+
+/** Options every command accepts. */
+interface GlobalFlags {
+  profile?: string;
+}
+
+/**
+ * Runs devlogin with these arguments and returns its exit code: what
+ * main.ts does for the process, and what in-process tests do with their own
+ * Deps. Every failure is reported here as one line on stderr.
+ */
+export async function runProgram(argv: readonly string[], deps: Deps): Promise<number> {
+  let exitCode: number = EXIT.ok;
+  const program = buildProgram(deps, (code) => (exitCode = code));
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return exitCode;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return EXIT.ok;
+      deps.io.stderr.write(`devlogin: ${err.message.replace(/^error: /, '')} (see devlogin --help)\n`);
+      return EXIT.usage;
+    }
+    return reportError(deps.io, err);
+  }
+}
 
 /**
  * The command definitions: flags, help and the lazily loaded module that
  * runs each command (so `whoami` never loads the login, QR or browser code).
  * Completions are generated from this same tree.
  */
-export function buildProgram(deps: ProgramDeps): Command {
-  const { io, signal, version, trapSignals } = deps;
+export function buildProgram(deps: Deps, setExitCode: (code: number) => void = () => undefined): Command {
+  const { io } = deps;
   const program = new Command('devlogin')
     .description('Sign in with the OAuth 2.0 device flow and use the session from scripts and CI.')
-    .version(version, '--version', 'print the version')
+    .version(VERSION, '--version', 'print the version')
     .option('--profile <name>', 'profile to use (default: $DEVLOGIN_PROFILE or "default")')
     .option('--verbose', 'log each HTTP exchange (secrets redacted) and full errors')
     .option('--no-color', 'no colour on stderr')
     .helpOption('-h, --help', 'show help')
     .showSuggestionAfterError(true)
     // Set before the commands are added so that they inherit it: commander
-    // errors come back as exceptions and main prints them as one line.
+    // errors come back as exceptions and runProgram prints them as one line.
     .exitOverride()
     .configureOutput({
       writeOut: (text) => io.stdout.write(text),
@@ -41,7 +60,7 @@ export function buildProgram(deps: ProgramDeps): Command {
       outputError: () => undefined,
     });
 
-  const context = (command: Command) => createContext(io, command.optsWithGlobals<GlobalOptions>(), signal, trapSignals);
+  const profileOf = (command: Command): string => resolveProfile(command.optsWithGlobals<GlobalFlags>().profile, deps.env);
   const json = new Option('--json', 'one JSON document per line on stdout');
   const minTtl = new Option('--min-ttl <duration>', 'refresh first if the token expires within this (default 60s)');
 
@@ -59,7 +78,7 @@ export function buildProgram(deps: ProgramDeps): Command {
     .addOption(json)
     .action(async (flags: Flags, command: Command) => {
       const { parseLoginOptions, runLogin } = await import('./login.js');
-      await runLogin(parseLoginOptions(flags), context(command));
+      await runLogin(parseLoginOptions(profileOf(command), flags), deps);
     });
 
   program.command('whoami')
@@ -68,7 +87,7 @@ export function buildProgram(deps: ProgramDeps): Command {
     .addOption(json)
     .action(async (flags: Flags, command: Command) => {
       const { parseWhoamiOptions, runWhoami } = await import('./whoami.js');
-      await runWhoami(parseWhoamiOptions(flags), context(command));
+      await runWhoami(parseWhoamiOptions(profileOf(command), flags), deps);
     });
 
   program.command('token')
@@ -77,7 +96,7 @@ export function buildProgram(deps: ProgramDeps): Command {
     .addOption(json)
     .action(async (flags: Flags, command: Command) => {
       const { parseTokenOptions, runToken } = await import('./token.js');
-      await runToken(parseTokenOptions(flags), context(command));
+      await runToken(parseTokenOptions(profileOf(command), flags), deps);
     });
 
   program.command('exec')
@@ -87,7 +106,7 @@ export function buildProgram(deps: ProgramDeps): Command {
     .argument('[command...]', 'the command to run, after --')
     .action(async (argv: string[], flags: Flags, command: Command) => {
       const { parseExecOptions, runExec } = await import('./exec.js');
-      deps.setExitCode(await runExec(parseExecOptions(argv, flags), context(command)));
+      setExitCode(await runExec(parseExecOptions(profileOf(command), argv, flags), deps));
     });
 
   program.command('api')
@@ -100,7 +119,7 @@ export function buildProgram(deps: ProgramDeps): Command {
     .addOption(minTtl)
     .action(async (url: string | undefined, flags: Flags, command: Command) => {
       const { parseApiOptions, runApi } = await import('./api.js');
-      await runApi(parseApiOptions(url, flags), context(command), deps.readStdin);
+      await runApi(parseApiOptions(profileOf(command), url, flags), deps);
     });
 
   program.command('logout')
@@ -109,7 +128,7 @@ export function buildProgram(deps: ProgramDeps): Command {
     .option('--local', 'do not contact the provider')
     .action(async (flags: Flags, command: Command) => {
       const { parseLogoutOptions, runLogout } = await import('./logout.js');
-      await runLogout(parseLogoutOptions(flags), context(command));
+      await runLogout(parseLogoutOptions(profileOf(command), flags), deps);
     });
 
   program.command('revoke')
@@ -117,45 +136,33 @@ export function buildProgram(deps: ProgramDeps): Command {
     .option('--all', 'every profile')
     .action(async (flags: Flags, command: Command) => {
       const { parseRevokeOptions, runRevoke } = await import('./revoke.js');
-      await runRevoke(parseRevokeOptions(flags), context(command));
+      await runRevoke(parseRevokeOptions(profileOf(command), flags), deps);
     });
 
   program.command('sessions')
     .description('list profiles with their state and expiries (unlocks nothing)')
     .addOption(json)
-    .action(async (flags: Flags, command: Command) => {
+    .action(async (flags: Flags) => {
       const { parseSessionsOptions, runSessions } = await import('./sessions.js');
-      await runSessions(parseSessionsOptions(flags), context(command));
+      await runSessions(parseSessionsOptions(flags), deps);
     });
 
   program.command('audit')
     .description('show the local audit log, newest last')
     .option('--limit <n>', 'how many events (default 20)')
     .addOption(json)
-    .action(async (flags: Flags, command: Command) => {
+    .action(async (flags: Flags) => {
       const { parseAuditOptions, runAudit } = await import('./audit.js');
-      await runAudit(parseAuditOptions(flags), context(command));
-    });
-
-  program.command('agent')
-    .description('hold session keys in memory so whoami and token skip the keychain (opt-in)')
-    .usage('start [--idle DURATION] [--foreground] | stop | status [--json]')
-    .addArgument(new Argument('[action]', 'start, stop or status').choices(['start', 'stop', 'status']))
-    .option('--idle <duration>', 'start: stop after this long without use (default 1h, at most 12h)')
-    .option('--foreground', 'start: stay in the foreground (for a service manager)')
-    .addOption(json)
-    .action(async (action: string | undefined, flags: Flags, command: Command) => {
-      const { parseAgentOptions, runAgent } = await import('./agent.js');
-      await runAgent(parseAgentOptions(action, flags), context(command), deps.selfCommand);
+      await runAudit(parseAuditOptions(flags), deps);
     });
 
   program.command('completion')
     .description('print the shell completion script (bash, zsh or fish)')
     .argument('[shell]', 'bash, zsh or fish')
     .addOption(new Option('--profiles', 'print profile names').hideHelp())
-    .action(async (shell: string | undefined, flags: Flags, command: Command) => {
+    .action(async (shell: string | undefined, flags: Flags) => {
       const { parseCompletionOptions, runCompletion } = await import('./completion.js');
-      await runCompletion(parseCompletionOptions(shell, flags), context(command), program);
+      await runCompletion(parseCompletionOptions(shell, flags), deps, program);
     });
 
   return program;

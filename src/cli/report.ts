@@ -3,8 +3,7 @@ import type { IO } from '../io.js';
 
 /**
  * Prints a failure as one line on stderr (what happened, and what to do),
- * with its causes under --verbose, and returns its exit code. Both entry
- * points (main.ts and the fast path) report through this.
+ * with its causes under --verbose, and returns its exit code.
  */
 export function reportError(io: IO, err: unknown): number {
   const error = toDevloginError(err);

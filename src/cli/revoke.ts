@@ -1,16 +1,16 @@
-import { withStoredSession, type SessionDeps } from '../core/active-session.js';
-import { audit } from '../core/audit.js';
 import { profileFlag } from '../core/config.js';
-import { DevloginError, EXIT, providerError } from '../errors.js';
-import type { CommandContext } from './context.js';
-import { sessionDeps } from './session-deps.js';
+import { endSession, type EndOutcome } from '../core/session/end.js';
+import type { Deps } from '../deps.js';
+import { DevloginError, EXIT } from '../errors.js';
+import { whatTheProviderHeard } from './logout.js';
 
 export interface RevokeOptions {
+  profile: string;
   all: boolean;
 }
 
-export function parseRevokeOptions(flags: Record<string, unknown>): RevokeOptions {
-  return { all: flags.all === true };
+export function parseRevokeOptions(profile: string, flags: Record<string, unknown>): RevokeOptions {
+  return { profile, all: flags.all === true };
 }
 
 /**
@@ -18,50 +18,42 @@ export function parseRevokeOptions(flags: Record<string, unknown>): RevokeOption
  * here. Unlike logout it fails loudly: when the provider could not be told,
  * the session is KEPT so the revoke can be retried, and the exit code is 7.
  */
-export async function runRevoke(options: RevokeOptions, ctx: CommandContext): Promise<void> {
-  const deps = sessionDeps(ctx);
-  const profiles = options.all ? await deps.vault.profiles() : [ctx.profile];
+export async function runRevoke(options: RevokeOptions, deps: Deps): Promise<void> {
+  const profiles = options.all ? await deps.vault.profiles() : [options.profile];
   if (profiles.length === 0) throw new DevloginError(EXIT.notSignedIn, 'No sessions to revoke.', { code: 'not_signed_in' });
   let failure: DevloginError | undefined;
   for (const profile of profiles) {
     try {
-      await revokeProfile(profile, deps, ctx);
+      const outcome = await endSession(profile, 'revoke', deps);
+      deps.io.stderr.write(`${describeRevoked(profile, outcome)}\n`);
     } catch (err) {
       if (!(err instanceof DevloginError) || !options.all) throw err;
-      ctx.io.stderr.write(`devlogin: ${err.message}${err.hint ? ` ${err.hint}` : ''}\n`);
+      deps.io.stderr.write(`devlogin: ${err.message}${err.hint ? ` ${err.hint}` : ''}\n`);
       failure ??= err;
     }
   }
   if (failure) throw new DevloginError(failure.exitCode, 'Some sessions could not be revoked (see above).', { code: failure.code });
 }
 
-async function revokeProfile(profile: string, deps: SessionDeps, ctx: CommandContext): Promise<void> {
-  const keep = `The session of profile "${profile}" was kept so that you can retry "devlogin revoke"; "devlogin logout --local${profileFlag(profile)}" drops it without telling the provider.`;
-  const oidc = await import('../core/oidc/tokens.js');
-  await withStoredSession(profile, deps, async (loaded) => {
-    const { record } = loaded;
-    const config = oidc.providerConfig(record, { fetch: deps.fetch, timeoutSeconds: deps.httpTimeoutSeconds });
-    let outcome;
-    try {
-      outcome = await oidc.revokeTokens(config, record);
-    } catch (err) {
-      const error = err instanceof DevloginError ? err : providerError('Revocation failed.', { cause: err });
-      await audit(deps, 'revoke', record, { outcome: 'failure', reason: error.code ?? 'provider_error' });
-      throw new DevloginError(EXIT.provider, `Could not revoke the session at ${record.issuer}: ${error.message}`, { hint: keep, code: error.code, cause: err });
+/** The line for a revoked session; a session kept is thrown as exit 7 naming the real cause. */
+function describeRevoked(profile: string, outcome: EndOutcome): string {
+  if (outcome.kind === 'nothing') throw new Error('endSession(revoke) reports a missing session as not signed in');
+  if (outcome.kind === 'kept') {
+    const { record, revocation, confirmation } = outcome;
+    const keep = `The session of profile "${profile}" was kept so that you can retry "devlogin revoke"; "devlogin logout --local${profileFlag(profile)}" drops it without telling the provider.`;
+    if (confirmation?.kind === 'still_active') {
+      throw new DevloginError(EXIT.provider, 'The provider accepted the revocation but still reports the token as active.', { hint: keep, code: 'still_active' });
     }
-    if (outcome === 'no_endpoint') {
-      await audit(deps, 'revoke', record, { outcome: 'failure', reason: 'no_revocation_endpoint' });
+    if (revocation.kind === 'no_endpoint') {
       throw new DevloginError(EXIT.provider, `The provider ${record.issuer} offers no revocation endpoint.`, { hint: keep, code: 'no_revocation_endpoint' });
     }
-    // Confirm with introspection where the provider offers it (RFC 7662 §2.2: active false).
-    const active = await oidc.introspectActive(config, record.refreshToken ?? record.accessToken, record.issuer).catch(() => undefined);
-    if (active === true) {
-      await audit(deps, 'revoke', record, { outcome: 'failure', reason: 'still_active' });
-      throw new DevloginError(EXIT.provider, `The provider accepted the revocation but still reports the token as active.`, { hint: keep, code: 'still_active' });
-    }
-    await deps.vault.remove(profile);
-    await audit(deps, 'revoke', record);
-    const confirmation = active === false ? 'revoked, confirmed by the provider' : 'revoked (the provider offers no introspection to confirm it)';
-    ctx.io.stderr.write(`Session of profile "${profile}" (${record.claims.name ?? record.subject}) at ${record.issuer}: ${confirmation}.\n`);
-  });
+    const code = revocation.kind === 'failed' ? revocation.error.code : undefined;
+    throw new DevloginError(EXIT.provider, `Could not revoke the session at ${record.issuer}: ${whatTheProviderHeard(revocation)}`, { hint: keep, code, cause: revocation.kind === 'failed' ? revocation.error : undefined });
+  }
+  const who = outcome.record?.claims.name ?? outcome.meta?.subject ?? 'unknown';
+  const confirmation = outcome.confirmation;
+  const how = confirmation?.kind === 'confirmed' ? 'revoked, confirmed by the provider'
+    : confirmation?.kind === 'failed' ? `revoked (the provider's introspection could not confirm it: ${confirmation.error.message})`
+      : 'revoked (the provider offers no introspection to confirm it)';
+  return `Session of profile "${profile}" (${who}) at ${outcome.meta?.issuer ?? 'the provider'}: ${how}.`;
 }

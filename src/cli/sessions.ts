@@ -1,8 +1,9 @@
 import { readConfig } from '../core/config.js';
 import { formatDuration } from '../core/duration.js';
-import { isSessionExpired, toIso } from '../core/session.js';
-import { createVault, type StoredMeta } from '../core/vault/vault.js';
-import { writeJsonLine, type CommandContext } from './context.js';
+import { isSessionExpired, toIso } from '../core/session/record.js';
+import type { StoredMeta } from '../core/vault/vault.js';
+import type { Deps } from '../deps.js';
+import { writeJsonLine } from './output.js';
 
 export interface SessionsOptions {
   json: boolean;
@@ -19,11 +20,11 @@ type State = 'active' | 'expired' | 'not signed in' | 'unreadable';
  * expiries, read from the clear part of the session files: no key is
  * unlocked, no keychain prompt, no network.
  */
-export async function runSessions(options: SessionsOptions, ctx: CommandContext): Promise<void> {
-  const vault = createVault({ paths: ctx.paths, env: ctx.io.env });
-  const config = await readConfig(ctx.paths);
+export async function runSessions(options: SessionsOptions, deps: Deps): Promise<void> {
+  const { vault, io } = deps;
+  const config = await readConfig(deps.paths);
   const names = [...new Set([...Object.keys(config.profiles), ...(await vault.profiles())])].sort();
-  const now = Date.now() / 1000;
+  const now = deps.clock.now() / 1000;
   const rows = await Promise.all(names.map(async (profile) => {
     let stored: StoredMeta | null = null;
     let state: State;
@@ -39,7 +40,7 @@ export async function runSessions(options: SessionsOptions, ctx: CommandContext)
   if (options.json) {
     for (const { profile, state, stored, issuer } of rows) {
       const meta = stored?.meta;
-      writeJsonLine(ctx.io, {
+      writeJsonLine(io, {
         profile,
         state: state === 'not signed in' ? 'not_signed_in' : state,
         issuer,
@@ -53,7 +54,7 @@ export async function runSessions(options: SessionsOptions, ctx: CommandContext)
     return;
   }
   if (rows.length === 0) {
-    ctx.io.stderr.write('No profiles yet. Run "devlogin login --issuer URL --client-id ID" to sign in.\n');
+    io.stderr.write('No profiles yet. Run "devlogin login --issuer URL --client-id ID" to sign in.\n');
     return;
   }
   const table = [['PROFILE', 'STATE', 'SUBJECT', 'ISSUER', 'SESSION ENDS'], ...rows.map(({ profile, state, stored, issuer }) => [
@@ -64,5 +65,5 @@ export async function runSessions(options: SessionsOptions, ctx: CommandContext)
     stored ? `${toIso(stored.meta.sessionExpiresAt)} (${state === 'expired' ? 'ended' : `in ${formatDuration(stored.meta.sessionExpiresAt - now)}`})` : '-',
   ])];
   const widths = table[0]!.map((_, column) => Math.max(...table.map((row) => row[column]!.length)));
-  ctx.io.stdout.write(table.map((row) => row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd()).join('\n') + '\n');
+  io.stdout.write(table.map((row) => row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd()).join('\n') + '\n');
 }

@@ -1,26 +1,47 @@
-import { assertBearer, ensureFresh, withSession } from '../core/active-session.js';
 import { audit } from '../core/audit.js';
-import { parseMinTtl, type CommandContext } from './context.js';
-import { sessionDeps } from './session-deps.js';
-import { writeToken } from './session-output.js';
+import { parseDuration } from '../core/duration.js';
+import { assertBearer, withSession } from '../core/session/active.js';
+import { toIso } from '../core/session/record.js';
+import { ensureFresh } from '../core/session/refresh.js';
+import { resolveMinTtl } from '../core/settings.js';
+import type { Deps } from '../deps.js';
+import { writeJsonLine } from './output.js';
 
 export interface TokenOptions {
+  profile: string;
   minTtlSeconds: number;
   json: boolean;
 }
 
-export function parseTokenOptions(flags: Record<string, unknown>): TokenOptions {
-  return { minTtlSeconds: parseMinTtl(flags.minTtl), json: flags.json === true };
+/** --min-ttl, parsed where it is read: the error names the flag. */
+export function parseMinTtlFlag(value: unknown): number {
+  return resolveMinTtl(typeof value === 'string' ? parseDuration(value, '--min-ttl', { allowZero: true }) : undefined);
 }
 
-/** Prints a valid access token on stdout (the one place a token is printed), refreshing first if needed. */
-export async function runToken(options: TokenOptions, ctx: CommandContext): Promise<void> {
-  const deps = sessionDeps(ctx);
-  const { record } = await withSession(ctx.profile, deps, async (loaded) => {
+export function parseTokenOptions(profile: string, flags: Record<string, unknown>): TokenOptions {
+  return { profile, minTtlSeconds: parseMinTtlFlag(flags.minTtl), json: flags.json === true };
+}
+
+/**
+ * Prints a valid access token on stdout (the one place a token is printed),
+ * refreshing first when it expires within --min-ttl. With --json: token,
+ * type and expiry.
+ */
+export async function runToken(options: TokenOptions, deps: Deps): Promise<void> {
+  const record = await withSession(options.profile, deps, async (loaded) => {
     assertBearer(loaded.record);
     const fresh = await ensureFresh(loaded, options.minTtlSeconds, deps);
     await audit(deps, 'token_read', fresh.record);
-    return fresh;
+    return fresh.record;
   });
-  writeToken(ctx.io, record, options.json);
+  if (!options.json) {
+    deps.io.stdout.write(`${record.accessToken}\n`);
+    return;
+  }
+  writeJsonLine(deps.io, {
+    access_token: record.accessToken,
+    token_type: record.tokenType,
+    expires_at: record.accessTokenExpiresAt === null ? null : toIso(record.accessTokenExpiresAt),
+  });
 }
+

@@ -1,7 +1,7 @@
 import { appendFileSync, chmodSync, statSync } from 'node:fs';
 import { ensurePrivateDir } from './fs-safe.js';
 import { auditFile, type Paths } from './paths.js';
-import type { SessionRecord } from './session.js';
+import type { SessionRecord } from './session/record.js';
 
 export type AuditEventName =
   | 'login' | 'login_failed' | 'refresh' | 'token_read' | 'exec' | 'logout' | 'revoke' | 'session_expired';
@@ -23,6 +23,8 @@ export interface AuditEvent {
   reason?: string;
   /** exec: the program's name only (its arguments may hold secrets). */
   command?: string;
+  /** Ending a session: what the provider said to the revocation (revoked, no_endpoint, failed, not_asked). */
+  revocation?: string;
 }
 
 /** Appends an event as one JSON line (file mode 0600). */
@@ -36,7 +38,7 @@ export async function appendAudit(paths: Paths, event: AuditEvent, now: Date = n
 
 /** Writes an audit event about a session, from its record (never a token). */
 export function audit(
-  deps: { paths: Paths },
+  deps: { paths: Paths; clock: { now(): number } },
   event: AuditEventName,
   record: SessionRecord,
   extra: Partial<Pick<AuditEvent, 'outcome' | 'reason' | 'command'>> = {},
@@ -52,5 +54,5 @@ export function audit(
     sessionId: record.sessionId,
     ...(extra.reason ? { reason: extra.reason } : {}),
     ...(extra.command ? { command: extra.command } : {}),
-  });
+  }, new Date(deps.clock.now()));
 }

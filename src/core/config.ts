@@ -1,8 +1,6 @@
 import { readFileOrNull, writeFileAtomic } from './fs-safe.js';
 import { configFile, type Paths } from './paths.js';
-import { parseDuration } from './duration.js';
 import { usageError } from '../errors.js';
-import { parseIssuer } from './oidc/issuer-url.js';
 
 /** What config.json may hold for one profile. Never a secret. */
 export interface ProfileConfig {
@@ -21,9 +19,6 @@ export interface ConfigFile {
 }
 
 export const DEFAULT_PROFILE = 'default';
-export const DEFAULT_SCOPE = 'openid profile email offline_access';
-export const DEFAULT_MAX_SESSION_SECONDS = 3600;
-export const MAX_SESSION_CEILING_SECONDS = 12 * 3600;
 
 /** The ` --profile NAME` to add to a suggested command: nothing for the default profile. */
 export function profileFlag(profile: string): string {
@@ -87,70 +82,6 @@ export async function saveProfile(paths: Paths, name: string, settings: Pick<Pro
   }
   config.profiles[name] = merged;
   await writeFileAtomic(configFile(paths), `${JSON.stringify(config, null, 2)}\n`);
-}
-
-/** Login settings after flag > environment > config.json > default. */
-export interface LoginSettings {
-  issuer: string;
-  clientId: string;
-  scope: string;
-  audience: string | undefined;
-  maxSessionSeconds: number;
-  /** --max-session was given (flag, environment or profile), not the default. */
-  maxSessionExplicit: boolean;
-  trustedVerificationHosts: string[];
-}
-
-export interface LoginSettingSources {
-  flags: { issuer?: string; clientId?: string; scope?: string; audience?: string; maxSession?: string };
-  env: Readonly<Record<string, string | undefined>>;
-  profile: ProfileConfig;
-}
-
-export function resolveLoginSettings({ flags, env, profile }: LoginSettingSources): LoginSettings {
-  const pick = (flag: string | undefined, envName: string, fromProfile: string | undefined): string | undefined =>
-    nonEmpty(flag) ?? nonEmpty(env[envName]) ?? nonEmpty(fromProfile);
-
-  const issuer = pick(flags.issuer, 'DEVLOGIN_ISSUER', profile.issuer);
-  if (!issuer) throw usageError('No issuer is configured.', 'Pass --issuer URL or set DEVLOGIN_ISSUER.');
-  parseIssuer(issuer);
-  const clientId = pick(flags.clientId, 'DEVLOGIN_CLIENT_ID', profile.clientId);
-  if (!clientId) throw usageError('No client id is configured.', 'Pass --client-id ID or set DEVLOGIN_CLIENT_ID.');
-
-  const maxSessionText = pick(flags.maxSession, 'DEVLOGIN_MAX_SESSION', profile.maxSession);
-  const maxSessionSeconds = maxSessionText === undefined
-    ? DEFAULT_MAX_SESSION_SECONDS
-    : parseDuration(maxSessionText, 'max session');
-  if (maxSessionSeconds > MAX_SESSION_CEILING_SECONDS) {
-    throw usageError(
-      `The max session of ${maxSessionText} is longer than the 12h ceiling.`,
-      'Use --max-session 12h or less.',
-    );
-  }
-
-  return {
-    issuer,
-    clientId,
-    scope: normalizeScope(pick(flags.scope, 'DEVLOGIN_SCOPE', profile.scope) ?? DEFAULT_SCOPE),
-    audience: nonEmpty(flags.audience) ?? nonEmpty(profile.audience),
-    maxSessionSeconds,
-    maxSessionExplicit: maxSessionText !== undefined,
-    trustedVerificationHosts: profile.trustedVerificationHosts ?? [],
-  };
-}
-
-/**
- * Scopes as a space-separated set, `openid` first: identity comes only from a
- * verified ID token, so an OpenID Connect request is never optional here.
- */
-export function normalizeScope(scope: string): string {
-  const scopes = new Set(scope.split(/\s+/).filter(Boolean));
-  scopes.delete('openid');
-  return ['openid', ...scopes].join(' ');
-}
-
-function nonEmpty(value: string | undefined): string | undefined {
-  return value === undefined || value.trim() === '' ? undefined : value.trim();
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

@@ -10,17 +10,15 @@ export interface HttpOptions {
   log?: (line: string) => void;
   /** Defaults to the global fetch. */
   fetch?: typeof fetch;
-  /** Refuse response bodies larger than this (a hostile provider must not exhaust memory). */
-  maxBodyBytes?: number;
 }
 
 /** Discovery documents, JWKS and token responses are a few kilobytes; 1 MiB is plenty. */
 export const MAX_PROVIDER_BODY_BYTES = 1024 * 1024;
 
 /**
- * The fetch every request to the provider goes through: it ties requests to
- * the process-wide abort signal and logs method, URL (without its query),
- * status and timing for --verbose.
+ * The fetch every request goes through (main.ts puts it in Deps): it ties
+ * requests to the process-wide abort signal, honours the proxy variables,
+ * and logs method, URL (without its query), status and timing for --verbose.
  */
 export function createHttpFetch(options: HttpOptions = {}): CustomFetch {
   const proxy = proxySettings(options.env ?? {});
@@ -33,12 +31,17 @@ export function createHttpFetch(options: HttpOptions = {}): CustomFetch {
     try {
       const response = await (await baseFetch())(url, { ...init, ...(signal ? { signal } : {}) });
       options.log?.(`${init.method} ${shown} → ${response.status} (${Math.round(performance.now() - started)} ms)`);
-      return options.maxBodyBytes === undefined ? response : await limitBody(response, options.maxBodyBytes, shown);
+      return response;
     } catch (err) {
       options.log?.(`${init.method} ${shown} → failed: ${err instanceof Error ? err.name : 'error'} (${Math.round(performance.now() - started)} ms)`);
       throw err;
     }
   };
+}
+
+/** The same fetch, refusing response bodies over `max` bytes: a hostile provider must not exhaust memory. */
+export function limitBodies(inner: CustomFetch, max = MAX_PROVIDER_BODY_BYTES): CustomFetch {
+  return async (url, init) => limitBody(await inner(url, init), max, describeUrl(url));
 }
 
 /** Reads the body up to `max` bytes and hands it on as a new Response; more is a provider error. */

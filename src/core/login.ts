@@ -1,30 +1,18 @@
 import * as client from 'openid-client';
 import { DevloginError, EXIT, providerError } from '../errors.js';
-import { BEST_EFFORT_TIMEOUT_SECONDS } from './active-session.js';
 import { appendAudit } from './audit.js';
-import { readConfig, resolveLoginSettings, saveProfile, type LoginSettings } from './config.js';
-import { formatDuration } from './duration.js';
+import { readConfig, saveProfile } from './config.js';
 import { discoverProvider } from './oidc/discovery.js';
 import { verificationHostWarning } from './oidc/verification-host.js';
-import { normalizeIssuer, policyRefusal, readPolicy, type Policy } from './policy.js';
-import { chooseDpopAlg, newDpopKey, type DpopMode, type StoredDpopKey } from './oidc/dpop.js';
+import { readPolicy, policyRefusal } from './policy.js';
+import { chooseDpopAlg, newDpopKey, type StoredDpopKey } from './oidc/dpop.js';
 import { pollForTokens, requestDeviceAuthorization, type DeviceAuthorization, type PollNotice, type TokenResponse } from './oidc/device-flow.js';
 import { verifiedIdentity } from './oidc/id-token.js';
-import type { Paths } from './paths.js';
-import { canonicalTokenType, newSessionId, type SessionRecord } from './session.js';
-import { withProfileLock } from './vault/lock.js';
-import type { Vault, VaultBackend } from './vault/vault.js';
-
-export interface LoginOptions {
-  profile: string;
-  issuer?: string;
-  clientId?: string;
-  scope?: string;
-  audience?: string;
-  maxSession?: string;
-  /** DPoP (RFC 9449): bind the session to a key when the provider offers it (auto), demand it, or never. */
-  dpop?: DpopMode;
-}
+import { lockProfile, nowSeconds, type SessionDeps } from './session/active.js';
+import { endLocked } from './session/end.js';
+import { canonicalTokenType, newSessionId, type SessionRecord } from './session/record.js';
+import { resolveLoginSettings, type Env, type LoginFlags, type LoginSettings } from './settings.js';
+import type { LoadedSession, VaultBackend } from './vault/vault.js';
 
 export interface LoginEvents {
   /** Settings are resolved and the vault is ready; about to contact the provider. */
@@ -36,16 +24,11 @@ export interface LoginEvents {
   onWarning?(message: string): void;
 }
 
-export interface LoginDeps {
-  paths: Paths;
-  env: Readonly<Record<string, string | undefined>>;
-  vault: Vault;
+export interface LoginDeps extends SessionDeps {
+  env: Env;
+  /** Aborted on Ctrl-C. */
   signal: AbortSignal;
-  /** Epoch milliseconds. */
-  now: () => number;
-  sleep: (ms: number, signal: AbortSignal) => Promise<void>;
-  fetch?: client.CustomFetch;
-  httpTimeoutSeconds: number;
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
   events: LoginEvents;
 }
 
@@ -57,15 +40,11 @@ export interface LoginResult {
 }
 
 /** DESIGN.md "Login, step by step": device flow, verified identity, sealed session. */
-export async function login(options: LoginOptions, deps: LoginDeps): Promise<LoginResult> {
+export async function login(profile: string, flags: LoginFlags, deps: LoginDeps): Promise<LoginResult> {
   const { paths, env, vault } = deps;
   const config = await readConfig(paths);
   const policy = await readPolicy(env);
-  const { settings, dpopMode } = enforceLoginPolicy(
-    policy,
-    resolveLoginSettings({ flags: options, env, profile: config.profiles[options.profile] ?? {} }),
-    options.dpop ?? 'auto',
-  );
+  const settings = resolveLoginSettings({ flags, env, profileName: profile, profile: config.profiles[profile] ?? {}, policy });
   // The vault is checked before the user is asked to approve anything.
   const backend = await vault.chooseBackend();
   if (policy?.allowPassphraseVault === false && backend === 'passphrase') {
@@ -76,24 +55,23 @@ export async function login(options: LoginOptions, deps: LoginDeps): Promise<Log
   const audit = (outcome: 'success' | 'failure', extra: { subject?: string; sessionId?: string; reason?: string; scope?: string } = {}) =>
     appendAudit(paths, {
       event: outcome === 'success' ? 'login' : 'login_failed',
-      profile: options.profile,
+      profile,
       outcome,
       issuer: settings.issuer,
       clientId: settings.clientId,
       scope: extra.scope ?? settings.scope,
       ...extra,
-    });
+    }, new Date(deps.clock.now()));
 
   try {
-    const trusted = [...settings.trustedVerificationHosts, ...(policy?.trustedVerificationHosts ?? [])];
-    const tokens = await runDeviceFlow(settings, dpopMode, trusted, deps);
-    const identity = await verifiedIdentity(tokens.provider, tokens.response, { issuer: settings.issuer, fetch: deps.fetch, onWarning: deps.events.onWarning, dpop: tokens.dpopHandle });
+    const tokens = await runDeviceFlow(settings, deps);
+    const identity = await verifiedIdentity(tokens.provider, tokens.response, { issuer: settings.issuer, now: deps.clock.now(), onWarning: deps.events.onWarning, dpop: tokens.dpopHandle });
     const granted = grantedScope(tokens.response, settings.scope);
-    const nowSeconds = Math.floor(deps.now() / 1000);
+    const now = nowSeconds(deps);
     const record: SessionRecord = {
       version: 1,
       sessionId: newSessionId(),
-      profile: options.profile,
+      profile,
       issuer: settings.issuer,
       clientId: settings.clientId,
       requestedScope: settings.scope,
@@ -103,23 +81,17 @@ export async function login(options: LoginOptions, deps: LoginDeps): Promise<Log
       claims: identity.claims,
       tokenType: canonicalTokenType(tokens.response.token_type),
       accessToken: tokens.response.access_token,
-      accessTokenExpiresAt: typeof tokens.response.expires_in === 'number' ? nowSeconds + tokens.response.expires_in : null,
+      accessTokenExpiresAt: typeof tokens.response.expires_in === 'number' ? now + tokens.response.expires_in : null,
       ...(tokens.response.refresh_token ? { refreshToken: tokens.response.refresh_token } : {}),
       ...(tokens.response.id_token ? { idToken: tokens.response.id_token } : {}),
-      createdAt: nowSeconds,
-      sessionExpiresAt: nowSeconds + settings.maxSessionSeconds,
+      createdAt: now,
+      sessionExpiresAt: now + settings.maxSessionSeconds,
       providerMetadata: { ...tokens.provider.serverMetadata() },
       ...(tokens.dpop ? { dpop: tokens.dpop } : {}),
     };
     if (deps.signal.aborted) throw new DevloginError(EXIT.interrupted, 'Interrupted; nothing was stored.');
-    // The session this one replaces must not stay valid at the provider.
-    const replaced = await withProfileLock(paths, options.profile, async () => {
-      const previous = await vault.load(options.profile).catch(() => null);
-      await vault.save(record, backend);
-      return previous?.record;
-    });
-    if (replaced) await endReplacedSession(replaced, deps);
-    await saveProfile(paths, options.profile, {
+    await storeReplacing(record, backend, deps);
+    await saveProfile(paths, profile, {
       issuer: settings.issuer,
       clientId: settings.clientId,
       scope: settings.scope,
@@ -134,6 +106,44 @@ export async function login(options: LoginOptions, deps: LoginDeps): Promise<Log
   }
 }
 
+/**
+ * Stores the new session in place of the profile's old one, which must not
+ * stay valid at the provider: it is revoked (best effort) once the new one is
+ * stored. One that cannot be opened cannot be revoked: the user is told, and
+ * the audit log says so.
+ */
+async function storeReplacing(record: SessionRecord, backend: VaultBackend, deps: LoginDeps): Promise<void> {
+  const profile = record.profile;
+  await lockProfile(profile, deps, async () => {
+    let previous: LoadedSession | null = null;
+    let unreadable: DevloginError | undefined;
+    const stored = await deps.vault.readMeta(profile).catch(() => undefined);
+    try {
+      previous = await deps.vault.load(profile);
+    } catch (err) {
+      if (!(err instanceof DevloginError)) throw err;
+      unreadable = err;
+    }
+    if (unreadable) {
+      // Shred whatever key the unreadable session had before the new one takes its place.
+      await deps.vault.remove(profile).catch(() => undefined);
+    }
+    await deps.vault.save(record, backend);
+    if (previous) {
+      const outcome = await endLocked(profile, 'replaced', deps, { loaded: previous });
+      if (outcome.kind === 'ended' && outcome.revocation.kind !== 'revoked') {
+        deps.events.onWarning?.('The session this login replaced could not be revoked at the provider.');
+      }
+    } else if (unreadable) {
+      deps.events.onWarning?.(`The session this login replaced could not be opened (${unreadable.message}); it was overwritten without being revoked at the provider.`);
+      await appendAudit(deps.paths, {
+        event: 'logout', profile, outcome: 'failure', reason: 'replaced_unreadable', revocation: 'not_asked',
+        ...(stored ? { issuer: stored.meta.issuer, subject: stored.meta.subject, clientId: stored.meta.clientId, sessionId: stored.meta.sessionId } : {}),
+      }, new Date(deps.clock.now()));
+    }
+  });
+}
+
 interface DeviceFlowResult {
   provider: client.Configuration;
   response: TokenResponse;
@@ -142,7 +152,8 @@ interface DeviceFlowResult {
   dpopHandle?: client.DPoPHandle;
 }
 
-async function runDeviceFlow(settings: LoginSettings, dpopMode: DpopMode, trustedHosts: string[], deps: LoginDeps): Promise<DeviceFlowResult> {
+async function runDeviceFlow(settings: LoginSettings, deps: LoginDeps): Promise<DeviceFlowResult> {
+  const dpopMode = settings.dpop;
   const provider = await discoverProvider(settings.issuer, settings.clientId, { fetch: deps.fetch, timeoutSeconds: deps.httpTimeoutSeconds });
   const alg = dpopMode === 'off' ? undefined : chooseDpopAlg(provider.serverMetadata());
   if (dpopMode === 'require' && !alg) {
@@ -157,14 +168,14 @@ async function runDeviceFlow(settings: LoginSettings, dpopMode: DpopMode, truste
     scope: settings.scope,
     audience: settings.audience,
     issuer: settings.issuer,
-    now: deps.now,
+    now: () => deps.clock.now(),
   });
-  const warning = verificationHostWarning(authorization.verificationUri, settings.issuer, trustedHosts);
+  const warning = verificationHostWarning(authorization.verificationUri, settings.issuer, settings.trustedVerificationHosts);
   await deps.events.onVerification(warning ? { ...authorization, warning } : authorization, settings);
   const response = await pollForTokens(provider, authorization, {
     issuer: settings.issuer,
     signal: deps.signal,
-    now: deps.now,
+    now: () => deps.clock.now(),
     sleep: deps.sleep,
     onNotice: deps.events.onPollNotice,
     dpop: dpopHandle,
@@ -176,47 +187,6 @@ async function runDeviceFlow(settings: LoginSettings, dpopMode: DpopMode, truste
     throw providerError('The provider did not bind the tokens to the DPoP key (token_type is not DPoP), and DPoP is required.', { code: 'dpop_not_bound' });
   }
   return bound ? { provider, response, dpop: key.stored, dpopHandle } : { provider, response };
-}
-
-/** Best effort, short timeout: revokes the tokens of the session a new login replaced, and says so in the audit log. */
-async function endReplacedSession(previous: SessionRecord, deps: LoginDeps): Promise<void> {
-  let reason = 'replaced';
-  try {
-    const oidc = await import('./oidc/tokens.js');
-    const config = oidc.providerConfig(previous, { fetch: deps.fetch, timeoutSeconds: Math.min(BEST_EFFORT_TIMEOUT_SECONDS, deps.httpTimeoutSeconds) });
-    if ((await oidc.revokeTokens(config, previous)) !== 'revoked') reason = 'replaced_not_revoked';
-  } catch {
-    reason = 'replaced_not_revoked';
-    deps.events.onWarning?.('The session this login replaced could not be revoked at the provider.');
-  }
-  await appendAudit(deps.paths, {
-    event: 'logout', profile: previous.profile, outcome: 'success', reason,
-    issuer: previous.issuer, subject: previous.subject, clientId: previous.clientId, sessionId: previous.sessionId,
-  });
-}
-
-/** Applies the administrator's policy to the resolved settings: exit 2 naming the rule it breaks. */
-function enforceLoginPolicy(policy: Policy | null, settings: LoginSettings, dpopMode: DpopMode): { settings: LoginSettings; dpopMode: DpopMode } {
-  if (!policy) return { settings, dpopMode };
-  if (policy.allowedIssuers && !policy.allowedIssuers.includes(normalizeIssuer(settings.issuer))) {
-    throw policyRefusal(policy, 'allowedIssuers', `the issuer ${settings.issuer} is not one of the allowed issuers.`);
-  }
-  if (policy.allowedScopes) {
-    const refused = settings.scope.split(' ').filter((scope) => scope !== 'openid' && !policy.allowedScopes!.includes(scope.toLowerCase()));
-    if (refused.length > 0) throw policyRefusal(policy, 'allowedScopes', `the scope ${refused.join(' ')} may not be requested.`);
-  }
-  let maxSessionSeconds = settings.maxSessionSeconds;
-  if (policy.maxSessionSeconds !== undefined && maxSessionSeconds > policy.maxSessionSeconds) {
-    if (settings.maxSessionExplicit) {
-      throw policyRefusal(policy, 'maxSession', `sessions may last at most ${formatDuration(policy.maxSessionSeconds)}, and ${formatDuration(maxSessionSeconds)} was asked for.`);
-    }
-    maxSessionSeconds = policy.maxSessionSeconds; // the default gives way to the ceiling
-  }
-  if (policy.requireDpop) {
-    if (dpopMode === 'off') throw policyRefusal(policy, 'requireDpop', 'sessions must be DPoP-bound, and --no-dpop was given.');
-    dpopMode = 'require';
-  }
-  return { settings: { ...settings, maxSessionSeconds }, dpopMode };
 }
 
 /** RFC 6749 §5.1: when the response has no scope, the granted scope is the requested one. */

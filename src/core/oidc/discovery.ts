@@ -1,12 +1,13 @@
 import * as client from 'openid-client';
 import { providerError } from '../../errors.js';
 import { printable } from '../text.js';
+import { limitBodies } from '../http.js';
 import { translateOidcError } from './errors.js';
 import { isSecureUrl, parseIssuer } from './issuer-url.js';
 
 export interface ProviderOptions {
   /** The fetch every request to the provider goes through (proxy, logging). */
-  fetch?: client.CustomFetch;
+  fetch: client.CustomFetch;
   /** Per-request timeout in seconds. */
   timeoutSeconds: number;
 }
@@ -30,7 +31,7 @@ export async function discoverProvider(issuer: string, clientId: string, options
     config = await client.discovery(url, clientId, undefined, client.None(), {
       execute,
       timeout: options.timeoutSeconds,
-      ...(options.fetch ? { [client.customFetch]: options.fetch } : {}),
+      [client.customFetch]: limitBodies(options.fetch),
     });
   } catch (err) {
     throw translateOidcError(err, 'discovery', url.href);

@@ -1,6 +1,6 @@
 import * as client from 'openid-client';
 import { providerError } from '../../errors.js';
-import type { IdentityClaims } from '../session.js';
+import type { IdentityClaims } from '../session/record.js';
 import { printable } from '../text.js';
 import type { TokenResponse } from './device-flow.js';
 import { translateOidcError } from './errors.js';
@@ -12,7 +12,8 @@ export interface VerifiedIdentity {
 
 export interface IdentityOptions {
   issuer: string;
-  fetch?: client.CustomFetch | undefined;
+  /** Epoch milliseconds. */
+  now: number;
   onWarning?: ((message: string) => void) | undefined;
   /** The DPoP handle when the access token is bound. */
   dpop?: client.DPoPHandle | undefined;
@@ -45,7 +46,7 @@ export async function verifiedIdentity(config: client.Configuration, response: T
   const audiences = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
   if (claims.iss !== metadata.issuer) throw invalid(`unexpected issuer ${printable(claims.iss, 80)}`);
   if (!audiences.includes(clientId)) throw invalid('it was issued to another client (aud)');
-  if (typeof claims.exp !== 'number' || claims.exp * 1000 <= Date.now() - 60_000) throw invalid('it has expired');
+  if (typeof claims.exp !== 'number' || claims.exp * 1000 <= options.now - 60_000) throw invalid('it has expired');
   if (typeof claims.sub !== 'string' || claims.sub === '') throw invalid('it has no subject');
 
   const identity: IdentityClaims = pickIdentity(claims);

@@ -1,10 +1,13 @@
 import * as client from 'openid-client';
-import type { SessionRecord } from '../session.js';
+import { limitBodies } from '../http.js';
+import type { SessionRecord } from '../session/record.js';
 import { parseIssuer } from './issuer-url.js';
 
 export interface ProviderConfigOptions {
-  fetch?: client.CustomFetch | undefined;
+  fetch: client.CustomFetch;
   timeoutSeconds: number;
+  /** api: a resource server's answers may be large; the provider's are capped. */
+  unlimitedBodies?: boolean;
 }
 
 /**
@@ -17,6 +20,6 @@ export function providerConfig(record: SessionRecord, options: ProviderConfigOpt
   if (parseIssuer(record.issuer).protocol === 'http:') client.allowInsecureRequests(config);
   client.enableNonRepudiationChecks(config);
   config.timeout = options.timeoutSeconds;
-  if (options.fetch) config[client.customFetch] = options.fetch;
+  config[client.customFetch] = options.unlimitedBodies ? options.fetch : limitBodies(options.fetch);
   return config;
 }

@@ -1,6 +1,6 @@
 import * as client from 'openid-client';
 import { providerError } from '../../errors.js';
-import { canonicalTokenType, type SessionRecord } from '../session.js';
+import { canonicalTokenType, type SessionRecord } from '../session/record.js';
 import { translateOidcError } from './errors.js';
 import { dpopProof, type StoredDpopKey } from './dpop.js';
 

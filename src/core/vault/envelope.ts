@@ -1,4 +1,4 @@
-import type { SessionMeta } from '../session.js';
+import type { SessionMeta } from '../session/record.js';
 import type { ScryptParams, Sealed } from './crypto.js';
 
 export type VaultBackend = 'keychain' | 'passphrase';
@@ -14,8 +14,11 @@ export interface Envelope {
   meta: SessionMeta;
   session: Sealed;
   /** Passphrase backend only: the session key sealed under a scrypt-derived key. */
-  wrappedKey?: Sealed & { kdf: ScryptParams };
+  wrappedKey?: WrappedKey;
 }
+
+/** A session key sealed under a key derived from a secret the user holds. */
+export type WrappedKey = Sealed & { kdf: ScryptParams };
 
 /** Additional authenticated data: tampering with the clear part breaks decryption. */
 export function envelopeAad(envelope: Pick<Envelope, 'format' | 'version' | 'backend' | 'meta'>): string {

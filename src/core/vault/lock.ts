@@ -1,12 +1,23 @@
 import { closeSync, openSync, rmSync, writeSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-// The lock file records its owner's pid and checks whether that process is alive.
-import { kill, pid } from 'node:process';
-import { setTimeout as delay } from 'node:timers/promises';
 import { vaultError } from '../../errors.js';
 import { ensurePrivateDir } from '../fs-safe.js';
 import { locksDir, type Paths } from '../paths.js';
+
+/** This process and the others, as the lock needs them: injected, so core never touches process. */
+export interface ProcessTable {
+  pid: number;
+  /** True when a process with this pid exists (ours or another user's). */
+  isAlive(pid: number): boolean;
+}
+
+export interface LockDeps {
+  processes: ProcessTable;
+  /** Epoch milliseconds. */
+  clock: { now(): number };
+  sleep(ms: number): Promise<void>;
+}
 
 export interface LockOptions {
   /** Give up after this long (ms). */
@@ -21,27 +32,27 @@ export interface LockOptions {
  * The lock is a file created with O_EXCL holding the owner's pid; a lock
  * whose process is gone, or that is older than `staleMs`, is taken over.
  */
-export async function withProfileLock<T>(paths: Paths, profile: string, fn: () => Promise<T>, options: LockOptions = {}): Promise<T> {
+export async function withProfileLock<T>(paths: Paths, profile: string, deps: LockDeps, fn: () => Promise<T>, options: LockOptions = {}): Promise<T> {
   const { timeoutMs = 30_000, staleMs = 120_000 } = options;
   const dir = locksDir(paths);
   await ensurePrivateDir(dir);
   const path = join(dir, `${profile}.lock`);
-  const started = Date.now();
+  const started = deps.clock.now();
   let wait = 10;
   for (;;) {
-    const acquired = tryAcquire(path);
+    const acquired = tryAcquire(path, deps.processes.pid);
     if (acquired) break;
-    if (await isStale(path, staleMs)) {
+    if (await isStale(path, staleMs, deps)) {
       rmSync(path, { force: true });
       continue;
     }
-    if (Date.now() - started > timeoutMs) {
+    if (deps.clock.now() - started > timeoutMs) {
       throw vaultError(`Another devlogin process holds the lock for profile "${profile}".`, {
         hint: `If no other devlogin is running, delete ${path}.`,
         code: 'lock_timeout',
       });
     }
-    await delay(wait + Math.floor(Math.random() * wait));
+    await deps.sleep(wait + Math.floor(Math.random() * wait));
     wait = Math.min(wait * 2, 200);
   }
   try {
@@ -52,7 +63,7 @@ export async function withProfileLock<T>(paths: Paths, profile: string, fn: () =
 }
 
 /** Synchronous, like the release: on every whoami and token, and over in microseconds. */
-function tryAcquire(path: string): boolean {
+function tryAcquire(path: string, pid: number): boolean {
   try {
     const fd = openSync(path, 'wx', 0o600);
     try {
@@ -67,23 +78,16 @@ function tryAcquire(path: string): boolean {
   }
 }
 
-async function isStale(path: string, staleMs: number): Promise<boolean> {
+async function isStale(path: string, staleMs: number, deps: LockDeps): Promise<boolean> {
   try {
     const [content, info] = await Promise.all([readFile(path, 'utf8'), stat(path)]);
-    if (Date.now() - info.mtimeMs > staleMs) return true;
+    const age = deps.clock.now() - info.mtimeMs;
+    if (age > staleMs) return true;
     const owner = Number(content.trim());
-    if (!Number.isInteger(owner) || owner <= 0) return Date.now() - info.mtimeMs > 1000;
-    return !isAlive(owner);
+    // A lock being written this very moment has no pid yet: give it a second.
+    if (!Number.isInteger(owner) || owner <= 0) return age > 1000;
+    return !deps.processes.isAlive(owner);
   } catch {
     return false; // vanished between attempts: just try again
-  }
-}
-
-function isAlive(owner: number): boolean {
-  try {
-    kill(owner, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

@@ -1,0 +1,44 @@
+import { DevloginError } from '../../errors.js';
+import { audit } from '../audit.js';
+import type { LoadedSession } from '../vault/vault.js';
+import { nowSeconds, sessionEnded, type SessionDeps } from './active.js';
+import { endLocked } from './end.js';
+import { needsRefresh, type SessionRecord } from './record.js';
+
+/**
+ * The session with an access token valid for at least `minTtlSeconds`,
+ * refreshing (and storing the rotated refresh token) when needed (RFC 6749
+ * §6). Call inside withSession: the lock makes exactly one process refresh,
+ * and the others find the new token when they re-read after taking it.
+ */
+export async function ensureFresh(loaded: LoadedSession, minTtlSeconds: number, deps: SessionDeps): Promise<LoadedSession> {
+  const { record } = loaded;
+  const now = nowSeconds(deps);
+  if (!needsRefresh(record, minTtlSeconds, now)) return loaded;
+  if (!record.refreshToken) {
+    // Still valid, only closer to its end than asked: hand it out; it cannot be renewed.
+    if (record.accessTokenExpiresAt !== null && record.accessTokenExpiresAt > now) return loaded;
+    await endLocked(record.profile, 'expired', deps, { loaded, reason: 'no_refresh_token' });
+    throw sessionEnded(record.profile, 'The access token has expired and the provider gave this session no refresh token.', 'session_expired');
+  }
+  const oidc = await import('../oidc/tokens.js');
+  const config = oidc.providerConfig(record, { fetch: deps.fetch, timeoutSeconds: deps.httpTimeoutSeconds });
+  let refreshed: SessionRecord;
+  try {
+    const dpop = record.dpop ? await oidc.dpopHandle(config, record.dpop) : undefined;
+    refreshed = await oidc.refreshTokens(config, record, now, dpop);
+  } catch (err) {
+    if (!(err instanceof DevloginError) || err.code !== 'invalid_grant') throw err;
+    // A second look before declaring the session dead: a process that did not
+    // wait for the lock (a stale-lock takeover) may have rotated it already.
+    const again = await deps.vault.load(record.profile);
+    if (again && again.record.refreshToken !== record.refreshToken && !needsRefresh(again.record, minTtlSeconds, nowSeconds(deps))) {
+      return again;
+    }
+    await endLocked(record.profile, 'invalid', deps, { loaded, reason: 'invalid_grant' });
+    throw sessionEnded(record.profile, 'The provider no longer accepts this session (invalid_grant): it was revoked or expired there.', 'invalid_grant');
+  }
+  await deps.vault.update(loaded, refreshed);
+  await audit(deps, 'refresh', refreshed);
+  return { ...loaded, record: refreshed };
+}

@@ -1,0 +1,135 @@
+import { usageError } from '../errors.js';
+import { DEFAULT_PROFILE, validateProfileName, type ProfileConfig } from './config.js';
+import { formatDuration, parseDuration } from './duration.js';
+import { parseIssuer } from './oidc/issuer-url.js';
+import type { DpopMode } from './oidc/dpop.js';
+import { normalizeIssuer, policyRefusal, type Policy } from './policy.js';
+
+/**
+ * Every setting is resolved here, once: flag > environment > the profile in
+ * config.json > default, then the hard ceilings and the administrator's
+ * policy. An error names the source the bad value came from.
+ */
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+export const DEFAULT_SCOPE = 'openid profile email offline_access';
+export const DEFAULT_MAX_SESSION_SECONDS = 3600;
+/** DESIGN.md "Session lifetime": no session lasts longer, whatever the policy or the flags say. */
+export const MAX_SESSION_CEILING_SECONDS = 12 * 3600;
+export const DEFAULT_MIN_TTL_SECONDS = 60;
+export const DEFAULT_HTTP_TIMEOUT_SECONDS = 15;
+
+/** --profile, else DEVLOGIN_PROFILE, else "default". */
+export function resolveProfile(flag: string | undefined, env: Env): string {
+  return validateProfileName(flag ?? nonEmpty(env.DEVLOGIN_PROFILE) ?? DEFAULT_PROFILE);
+}
+
+/** DEVLOGIN_HTTP_TIMEOUT (default 15 s): the timeout of each request to a provider. */
+export function resolveHttpTimeout(env: Env): number {
+  const text = nonEmpty(env.DEVLOGIN_HTTP_TIMEOUT);
+  return text === undefined ? DEFAULT_HTTP_TIMEOUT_SECONDS : parseDuration(text, 'DEVLOGIN_HTTP_TIMEOUT');
+}
+
+/** --min-ttl, already parsed at the edge, or the default. */
+export const resolveMinTtl = (flagSeconds: number | undefined): number => flagSeconds ?? DEFAULT_MIN_TTL_SECONDS;
+
+/** login's flags, durations already parsed. */
+export interface LoginFlags {
+  issuer?: string | undefined;
+  clientId?: string | undefined;
+  scope?: string | undefined;
+  audience?: string | undefined;
+  maxSessionSeconds?: number | undefined;
+  dpop?: DpopMode | undefined;
+}
+
+export interface LoginSettings {
+  issuer: string;
+  clientId: string;
+  scope: string;
+  audience: string | undefined;
+  maxSessionSeconds: number;
+  dpop: DpopMode;
+  /** The profile's and the policy's together. */
+  trustedVerificationHosts: string[];
+}
+
+export interface LoginSources {
+  flags: LoginFlags;
+  env: Env;
+  profileName: string;
+  profile: ProfileConfig;
+  policy: Policy | null;
+}
+
+/** Login settings with every source, ceiling and policy rule applied; exit 2 naming the source or rule. */
+export function resolveLoginSettings({ flags, env, profileName, profile, policy }: LoginSources): LoginSettings {
+  const fromProfile = `config.json (profile "${profileName}")`;
+  const pick = (flag: string | undefined, envName: string, saved: string | undefined): string | undefined =>
+    nonEmpty(flag) ?? nonEmpty(env[envName]) ?? nonEmpty(saved);
+
+  const issuer = pick(flags.issuer, 'DEVLOGIN_ISSUER', profile.issuer);
+  if (!issuer) throw usageError('No issuer is configured.', 'Pass --issuer URL or set DEVLOGIN_ISSUER.');
+  parseIssuer(issuer);
+  const clientId = pick(flags.clientId, 'DEVLOGIN_CLIENT_ID', profile.clientId);
+  if (!clientId) throw usageError('No client id is configured.', 'Pass --client-id ID or set DEVLOGIN_CLIENT_ID.');
+  const scope = normalizeScope(pick(flags.scope, 'DEVLOGIN_SCOPE', profile.scope) ?? DEFAULT_SCOPE);
+
+  const maxSession = flags.maxSessionSeconds !== undefined
+    ? { seconds: flags.maxSessionSeconds, source: '--max-session' }
+    : nonEmpty(env.DEVLOGIN_MAX_SESSION) !== undefined
+      ? { seconds: parseDuration(env.DEVLOGIN_MAX_SESSION!, 'DEVLOGIN_MAX_SESSION'), source: 'DEVLOGIN_MAX_SESSION' }
+      : nonEmpty(profile.maxSession) !== undefined
+        ? { seconds: parseDuration(profile.maxSession!, `maxSession in ${fromProfile}`), source: `maxSession in ${fromProfile}` }
+        : undefined;
+  if (maxSession && maxSession.seconds > MAX_SESSION_CEILING_SECONDS) {
+    throw usageError(`The max session of ${formatDuration(maxSession.seconds)} (${maxSession.source}) is longer than the 12h ceiling.`, 'Use 12h or less.');
+  }
+  let maxSessionSeconds = maxSession?.seconds ?? DEFAULT_MAX_SESSION_SECONDS;
+  let dpop = flags.dpop ?? 'auto';
+
+  if (policy) {
+    if (policy.allowedIssuers && !policy.allowedIssuers.includes(normalizeIssuer(issuer))) {
+      throw policyRefusal(policy, 'allowedIssuers', `the issuer ${issuer} is not one of the allowed issuers.`);
+    }
+    if (policy.allowedScopes) {
+      const refused = scope.split(' ').filter((item) => item !== 'openid' && !policy.allowedScopes!.includes(item.toLowerCase()));
+      if (refused.length > 0) throw policyRefusal(policy, 'allowedScopes', `the scope ${refused.join(' ')} may not be requested.`);
+    }
+    if (policy.maxSessionSeconds !== undefined && maxSessionSeconds > policy.maxSessionSeconds) {
+      if (maxSession) {
+        throw policyRefusal(policy, 'maxSession', `sessions may last at most ${formatDuration(policy.maxSessionSeconds)}, and ${formatDuration(maxSessionSeconds)} was asked for (${maxSession.source}).`);
+      }
+      maxSessionSeconds = policy.maxSessionSeconds; // the default gives way to the policy's ceiling
+    }
+    if (policy.requireDpop) {
+      if (dpop === 'off') throw policyRefusal(policy, 'requireDpop', 'sessions must be DPoP-bound, and --no-dpop was given.');
+      dpop = 'require';
+    }
+  }
+
+  return {
+    issuer,
+    clientId,
+    scope,
+    audience: nonEmpty(flags.audience) ?? nonEmpty(profile.audience),
+    maxSessionSeconds,
+    dpop,
+    trustedVerificationHosts: [...(profile.trustedVerificationHosts ?? []), ...(policy?.trustedVerificationHosts ?? [])],
+  };
+}
+
+/**
+ * Scopes as a space-separated set, `openid` first: identity comes only from a
+ * verified ID token, so an OpenID Connect request is never optional here.
+ */
+export function normalizeScope(scope: string): string {
+  const scopes = new Set(scope.split(/\s+/).filter(Boolean));
+  scopes.delete('openid');
+  return ['openid', ...scopes].join(' ');
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value.trim() === '' ? undefined : value.trim();
+}

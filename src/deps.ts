@@ -1,0 +1,89 @@
+import { homedir } from 'node:os';
+import { setTimeout as delay } from 'node:timers/promises';
+import type { CustomFetch } from 'openid-client';
+import { createHttpFetch } from './core/http.js';
+import { resolvePaths } from './core/paths.js';
+import type { SessionDeps } from './core/session/active.js';
+import { resolveHttpTimeout, type Env } from './core/settings.js';
+import { createVault } from './core/vault/vault.js';
+import type { IO } from './io.js';
+
+/**
+ * Everything a command needs from the world, built once by main.ts for the
+ * process and by the tests for each run (a buffer IO, a key store in memory,
+ * a virtual clock): commands receive it and build none of it themselves.
+ */
+export interface Deps extends SessionDeps {
+  io: IO;
+  env: Env;
+  /** Aborted on Ctrl-C. */
+  signal: AbortSignal;
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+  /** Opens the URL in the user's browser; rejects when it cannot. */
+  openBrowser(url: string): Promise<void>;
+  /** A QR code of the text, as lines for a terminal. */
+  renderQr(text: string): Promise<string>;
+  /** All of standard input (api -d @-). */
+  readStdin(): Promise<Buffer>;
+  /**
+   * Takes over the signals main.ts would otherwise handle (Ctrl-C ends
+   * devlogin): exec forwards them to its child instead.
+   */
+  trapSignals(handler: (signal: NodeJS.Signals) => void): void;
+}
+
+/** --verbose lines on stderr, prefixed so they are easy to tell apart. */
+export function verboseLog(io: IO): ((line: string) => void) | undefined {
+  return io.verbose ? (line) => io.stderr.write(`[devlogin] ${line}\n`) : undefined;
+}
+
+export interface ProcessDepsOptions {
+  io: IO;
+  signal: AbortSignal;
+  trapSignals: Deps['trapSignals'];
+}
+
+/** The process's Deps: only main.ts calls this. */
+export function createProcessDeps({ io, signal, trapSignals }: ProcessDepsOptions): Deps {
+  const env = process.env;
+  const paths = resolvePaths(env, homedir());
+  const fetch: CustomFetch = createHttpFetch({ signal, env, log: verboseLog(io) });
+  return {
+    io,
+    env,
+    paths,
+    clock: { now: Date.now },
+    sleep: (ms, abort) => delay(ms, undefined, abort ? { signal: abort } : undefined),
+    fetch,
+    vault: createVault({ paths, env }),
+    processes: { pid: process.pid, isAlive },
+    httpTimeoutSeconds: resolveHttpTimeout(env),
+    signal,
+    openBrowser: async (url) => {
+      // open() resolves once the launcher has started, and rejects when it cannot.
+      const { default: open } = await import('open');
+      const child = await open(url);
+      child.once('error', () => undefined);
+    },
+    renderQr: async (text) => {
+      const { default: qrcode } = await import('qrcode-terminal');
+      return new Promise((resolve) => qrcode.generate(text, { small: true }, resolve));
+    },
+    readStdin: async () => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+      return Buffer.concat(chunks);
+    },
+    trapSignals,
+  };
+}
+
+/** Signal 0 checks that a process exists; EPERM means it does, as another user's. */
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
