@@ -8,7 +8,7 @@ _devlogin() {
     return
   fi
   case "$prev" in
-    --profile|--issuer|--client-id|--scope|--audience|--max-session|--min-ttl|--method|--header|--data|--limit|--idle) COMPREPLY=(); return ;;
+    --profile|--issuer|--client-id|--scope|--audience|--max-session|--min-ttl|--method|--header|--data|--limit) COMPREPLY=(); return ;;
   esac
   for ((i = 1; i < COMP_CWORD; i++)); do
     case "${COMP_WORDS[i]}" in
@@ -18,7 +18,7 @@ _devlogin() {
     esac
   done
   case "$command" in
-    "") if [[ "$cur" == -* ]]; then words='--version --profile --verbose --no-color --help'; else words='login whoami token exec api logout revoke sessions audit agent completion'; fi ;;
+    "") if [[ "$cur" == -* ]]; then words='--version --profile --verbose --no-color --help'; else words='login whoami token exec api logout revoke sessions audit completion'; fi ;;
     login) words='--issuer --client-id --scope --audience --max-session --no-browser --no-qr --dpop --no-dpop --json --version --profile --verbose --no-color --help' ;;
     whoami) words='--online --json --version --profile --verbose --no-color --help' ;;
     token) words='--min-ttl --json --version --profile --verbose --no-color --help' ;;
@@ -28,7 +28,6 @@ _devlogin() {
     revoke) words='--all --version --profile --verbose --no-color --help' ;;
     sessions) words='--json --version --profile --verbose --no-color --help' ;;
     audit) words='--limit --json --version --profile --verbose --no-color --help' ;;
-    agent) words='--idle --foreground --json --version --profile --verbose --no-color --help start stop status' ;;
     completion) words='--version --profile --verbose --no-color --help bash zsh fish' ;;
     *) words="" ;;
   esac

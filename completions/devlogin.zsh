@@ -14,12 +14,11 @@ _devlogin() {
     'revoke:revoke the session at the provider, then end it here (exit 7 if the provider could not be told)'
     'sessions:list profiles with their state and expiries (unlocks nothing)'
     'audit:show the local audit log, newest last'
-    'agent:hold session keys in memory so whoami and token skip the keychain (opt-in)'
     'completion:print the shell completion script (bash, zsh or fish)'
   )
   case "${words[CURRENT-1]}" in
     --profile) compadd -- ${(f)"$(devlogin completion --profiles 2>/dev/null)"}; return ;;
-    --issuer|--client-id|--scope|--audience|--max-session|--min-ttl|--method|--header|--data|--limit|--idle) return ;;
+    --issuer|--client-id|--scope|--audience|--max-session|--min-ttl|--method|--header|--data|--limit) return ;;
   esac
   for ((i = 2; i < CURRENT; i++)); do
     if [[ "${words[i]}" == -- && "$command" == exec ]]; then _command_names; return; fi
@@ -141,18 +140,6 @@ _devlogin() {
     '--help:show help'
       )
       positional=() ;;
-    agent)
-      flags=(
-    '--idle:start: stop after this long without use (default 1h, at most 12h)'
-    '--foreground:start: stay in the foreground (for a service manager)'
-    '--json:one JSON document per line on stdout'
-    '--version:print the version'
-    '--profile:profile to use (default: $DEVLOGIN_PROFILE or "default")'
-    '--verbose:log each HTTP exchange (secrets redacted) and full errors'
-    '--no-color:no colour on stderr'
-    '--help:show help'
-      )
-      positional=(start stop status) ;;
     completion)
       flags=(
     '--version:print the version'

@@ -25,7 +25,7 @@ async function poll(script: FakeProviderScript, options: { abortAfterSleeps?: nu
   const sleeps: number[] = [];
   const notices: PollNotice[] = [];
   const controller = new AbortController();
-  const config = await discoverProvider(fake.issuer, fake.clientId, { timeoutSeconds: 5 });
+  const config = await discoverProvider(fake.issuer, fake.clientId, { fetch: (url, init) => fetch(url, init), timeoutSeconds: 5 });
   const authorization = await requestDeviceAuthorization(config, { scope: 'openid', issuer: fake.issuer, now: () => clock });
   const outcome = await pollForTokens(config, authorization, {
     issuer: fake.issuer,

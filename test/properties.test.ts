@@ -10,8 +10,6 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runAudit } from '../src/cli/audit.js';
-import type { CommandContext } from '../src/cli/context.js';
 import { readConfig } from '../src/core/config.js';
 import { parseDuration } from '../src/core/duration.js';
 import { discoverProvider } from '../src/core/oidc/discovery.js';
@@ -21,8 +19,8 @@ import { parsePolicy } from '../src/core/policy.js';
 import { stripControl } from '../src/core/text.js';
 import { parseEnvelope } from '../src/core/vault/envelope.js';
 import { createVault } from '../src/core/vault/vault.js';
-import { createBufferIO } from '../src/io.js';
 import { DevloginError, EXIT } from '../src/errors.js';
+import { createHarness } from './helpers/harness.js';
 
 const DOCUMENTED = new Set<number>([EXIT.usage, EXIT.notSignedIn, EXIT.sessionEnded, EXIT.signInNotCompleted, EXIT.vault, EXIT.provider, EXIT.interrupted]);
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
@@ -173,12 +171,12 @@ describe('local files', () => {
   });
 
   it('the audit log: any content is shown without control characters, never a crash', async () => {
+    const h = await createHarness();
     await fc.assert(fc.asyncProperty(fc.array(fc.oneof(fc.string(), fc.json(), fc.record({ time: fc.string(), event: fc.string(), profile: fc.string(), outcome: fc.string(), subject: fc.string(), reason: fc.string() }).map((v) => JSON.stringify(v)))), async (lines) => {
-      await writeFile(join(dir, 'audit.log'), lines.join('\n'));
-      const io = createBufferIO();
-      const ctx = { io, profile: 'default', paths: { configDir: dir, stateDir: dir } } as unknown as CommandContext;
-      await settles(() => runAudit({ limit: 50, json: false }, ctx));
-      expect(io.out()).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/);
+      await writeFile(join(h.home, 'audit.log'), lines.join('\n'));
+      const result = await h.run(['audit', '--limit', '50']);
+      expect(result.code).toBe(EXIT.ok);
+      expect(result.stdout).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/);
     }), { numRuns: 150 });
   });
 

@@ -11,6 +11,11 @@ import { fileURLToPath } from 'node:url';
 import { afterAll } from 'vitest';
 
 export const BIN = fileURLToPath(new URL('../../bin/devlogin', import.meta.url));
+/**
+ * The Node that runs the CLI: this one, or DEVLOGIN_TEST_NODE (.ci/run runs
+ * the end-to-end tests again on Node 22, 24 and 26 that way).
+ */
+export const NODE = process.env.DEVLOGIN_TEST_NODE || process.execPath;
 
 export interface TestHome {
   home: string;
@@ -68,7 +73,7 @@ export interface RunningCli {
 }
 
 export function startCli(args: string[], env: NodeJS.ProcessEnv): RunningCli {
-  const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(NODE, [BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   const waiters: { event: string; resolve: (value: Record<string, unknown>) => void }[] = [];
@@ -142,7 +147,7 @@ export async function findLeaks(secrets: string[], places: { home: string; texts
 export const keychainEnv = (busAddress: string): NodeJS.ProcessEnv => ({ DEVLOGIN_VAULT: undefined, DEVLOGIN_VAULT_PASSPHRASE: undefined, DBUS_SESSION_BUS_ADDRESS: busAddress });
 
 /** The audit log of a home, one object per event. */
-export async function readAuditEvents(h: TestHome): Promise<Record<string, unknown>[]> {
+export async function readAuditEvents(h: Pick<TestHome, 'home'>): Promise<Record<string, unknown>[]> {
   return (await readFile(join(h.home, 'audit.log'), 'utf8')).trimEnd().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
 }
 
@@ -163,15 +168,15 @@ export interface ProbedRun {
   builtins: string[];
 }
 
-/** Runs bin/devlogin with a --require probe that records, at exit, what the process loaded. */
-export async function runProbed(h: TestHome, args: string[], env: NodeJS.ProcessEnv = h.env): Promise<ProbedRun> {
+/** Runs bin/devlogin (or another CommonJS program) with a --require probe that records, at exit, what the process loaded. */
+export async function runProbed(h: TestHome, args: string[], env: NodeJS.ProcessEnv = h.env, program = BIN): Promise<ProbedRun> {
   const script = join(h.home, 'probe.cjs');
   const report = join(h.home, 'probe.json');
   await writeFile(script, `process.on('exit', () => require('node:fs').writeFileSync(${JSON.stringify(report)}, JSON.stringify({
     files: Object.keys(require.cache),
     builtins: process.moduleLoadList.filter((name) => name.startsWith('NativeModule ')).map((name) => name.slice(13)),
   })));\n`);
-  const result = spawnSync(process.execPath, ['--require', script, BIN, ...args], { env, encoding: 'utf8' });
+  const result = spawnSync(NODE, ['--require', script, program, ...args], { env, encoding: 'utf8' });
   const loaded = JSON.parse(await readFile(report, 'utf8')) as { files: string[]; builtins: string[] };
   return { status: result.status, stdout: result.stdout, stderr: result.stderr, ...loaded };
 }

@@ -41,6 +41,8 @@ export interface FakeProviderScript {
   faults?: Partial<Record<Endpoint, Reply>>;
   /** Endpoints the discovery document points to a port nothing listens on. */
   refused?: Endpoint[];
+  /** Fields merged over the discovery document (e.g. dpop_signing_alg_values_supported, an http:// endpoint). */
+  discovery?: Record<string, unknown>;
 }
 
 export interface FakeProvider {
@@ -91,6 +93,7 @@ export async function startFakeProvider(script: FakeProviderScript, closedPort =
         revocation_endpoint: at('revocation', '/revoke'),
         id_token_signing_alg_values_supported: ['ES256'],
         grant_types_supported: ['urn:ietf:params:oauth:grant-type:device_code', 'refresh_token'],
+        ...script.discovery,
       } });
     }
     if (path === '/jwks') return send(res, { status: 200, json: { keys: [jwk] } });
