@@ -94,8 +94,10 @@ export async function startLocalProvider(options: LocalProviderOptions = {}): Pr
     features: {
       devInteractions: { enabled: true },
       deviceFlow: { enabled: true, successSource, userCodeInputSource, userCodeConfirmSource },
-      revocation: { enabled: true },
-      introspection: { enabled: true },
+      // Any client may revoke or introspect its own tokens here: a public CLI
+      // client does both (saying so also keeps oidc-provider from printing a notice per call).
+      revocation: { enabled: true, allowedPolicy: async () => true },
+      introspection: { enabled: true, allowedPolicy: async () => true },
       userinfo: { enabled: true },
       dPoP: { enabled: options.dpop ?? true },
     },

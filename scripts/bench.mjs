@@ -1,8 +1,8 @@
-// npm run bench: how whoami and token compare with `node -e 0`, run
-// interleaved in one run (medians and ratios), with the keychain vault on a
-// private Secret Service and a cached, valid session: without the agent (a
-// keychain read per call) and with it (devlogin agent start); and how much
-// CPU a login uses while it waits for approval. A measurement, not a test.
+// npm run bench: how whoami, token and the other offline commands compare
+// with `node -e 0`, run interleaved in one run (medians and ratios), with the
+// keychain vault on a private Secret Service and a valid session; with
+// BENCH_COMPARE=path/to/bin/devlogin, another build in the same runs; and how
+// much CPU a login uses while it waits for approval. A measurement, not a test.
 //
 // Wall time is measured on the bare process; peak memory in a second run of
 // each command under GNU time, whose own start would otherwise add a few
@@ -18,59 +18,57 @@ import { missingSecretServiceCommands, startSecretService } from '../dist/demo/s
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 30);
 const BIN = fileURLToPath(new URL('../bin/devlogin', import.meta.url));
-const TARGET_TIME = 1.25;
+/** Another build's bin/devlogin (a checkout of an older commit), measured in the same runs. */
+const COMPARE = process.env.BENCH_COMPARE;
+const TARGET_TIME = 1.75;
 const TARGET_MEMORY = 1.3;
 const gnuTime = spawnSync('/usr/bin/time', ['-f', '%M', 'true']).status === 0;
 
 const home = mkdtempSync(join(tmpdir(), 'devlogin-bench-'));
 const missing = missingSecretServiceCommands();
 const secrets = missing.length === 0 ? await startSecretService() : undefined;
-/** Two state folders, each with its own session and keychain service: one gets an agent. */
-const envFor = (name) => ({
+const env = {
   PATH: process.env.PATH,
   HOME: home,
-  DEVLOGIN_HOME: join(home, name),
-  DEVLOGIN_KEYCHAIN_SERVICE: `devlogin-bench-${name}`,
+  DEVLOGIN_HOME: join(home, 'state'),
+  DEVLOGIN_KEYCHAIN_SERVICE: 'devlogin-bench',
   NO_COLOR: '1',
   CI: 'true',
   ...(secrets
     ? { DBUS_SESSION_BUS_ADDRESS: secrets.address }
     : { DEVLOGIN_VAULT: 'passphrase', DEVLOGIN_VAULT_PASSPHRASE: 'bench' }),
-});
-const env = envFor('plain');
-const agentEnv = envFor('agent');
+};
 if (!secrets) console.log(`No Secret Service here (missing ${missing.join(', ')}): measuring the passphrase vault instead.`);
+if (process.env.NODE_EXTRA_CA_CERTS) console.log('NODE_EXTRA_CA_CERTS is set: every Node start is slower; the ratios are not comparable.');
 const provider = await startLocalProvider({ pollInterval: 1 });
-let agent;
 
 try {
   await signIn(env);
-  await signIn(agentEnv);
-  const started = spawnSync(process.execPath, [BIN, 'agent', 'start'], { env: agentEnv, encoding: 'utf8' });
-  if (started.status !== 0) throw new Error(`agent start exited ${started.status}: ${started.stderr}`);
   // The floor for a keychain-backed command: Node plus one keychain read, loaded
   // as devlogin loads it (the platform package directly when it is there), nothing else.
   const binding = JSON.stringify(fileURLToPath(new URL(`../node_modules/@napi-rs/keyring-linux-${process.arch}-gnu`, import.meta.url)));
   const index = JSON.stringify(fileURLToPath(new URL('../node_modules/@napi-rs/keyring', import.meta.url)));
-  const floor = `let k; try { k = require(${binding}); } catch { k = require(${index}); } new k.Entry('devlogin-bench-plain', 'default', { linux: { store: 'secret-service' } }).getPassword()`;
-  // The floor of any design that keeps the session in a long-lived agent instead:
-  // Node plus one request and answer over a unix socket, nothing else.
-  agent = await startEchoAgent(join(home, 'agent.sock'));
-  const roundTrip = `const s = require('node:net').connect(${JSON.stringify(agent.path)}); s.end('token'); s.resume()`;
+  const floor = `let k; try { k = require(${binding}); } catch { k = require(${index}); } new k.Entry('devlogin-bench', 'default', { linux: { store: 'secret-service' } }).getPassword()`;
+  const devlogin = (bin, suffix) => Object.fromEntries([
+    ['whoami', ['whoami']],
+    ['token', ['token']],
+    ['whoami --json', ['whoami', '--json']],
+    ['sessions', ['sessions']],
+    ['audit', ['audit']],
+    ['--version', ['--version']],
+    ['--help', ['--help']],
+  ].map(([name, args]) => [`${name}${suffix}`, [process.execPath, [bin, ...args]]]));
   const commands = {
-    'node -e 0': [process.execPath, ['-e', '0'], env],
-    ...(secrets ? { 'keychain read only': [process.execPath, ['-e', floor], env] } : {}),
-    'socket round trip': [process.execPath, ['-e', roundTrip], env],
-    'whoami': [process.execPath, [BIN, 'whoami'], env],
-    'token': [process.execPath, [BIN, 'token'], env],
-    'whoami, agent': [process.execPath, [BIN, 'whoami'], agentEnv],
-    'token, agent': [process.execPath, [BIN, 'token'], agentEnv],
+    'node -e 0': [process.execPath, ['-e', '0']],
+    ...(secrets ? { 'keychain read only': [process.execPath, ['-e', floor]] } : {}),
+    ...devlogin(BIN, ''),
+    ...(COMPARE ? devlogin(COMPARE, ' (compare)') : {}),
   };
   const samples = Object.fromEntries(Object.keys(commands).map((name) => [name, { ms: [], kb: [] }]));
   for (let run = 0; run < RUNS; run += 1) {
-    for (const [name, [command, args, commandEnv]] of Object.entries(commands)) {
+    for (const [name, [command, args]] of Object.entries(commands)) {
       // stdout is a pipe, as in TOKEN=$(devlogin token).
-      const options = { env: commandEnv, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] };
+      const options = { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] };
       const started = performance.now();
       const result = spawnSync(command, args, options);
       samples[name].ms.push(performance.now() - started);
@@ -83,21 +81,19 @@ try {
   const median = (values) => [...values].sort((a, b) => a - b)[values.length >> 1];
   const base = { ms: median(samples['node -e 0'].ms), kb: gnuTime ? median(samples['node -e 0'].kb) : NaN };
   console.log(`\n${RUNS} interleaved runs each, vault: ${secrets ? 'keychain (private gnome-keyring Secret Service)' : 'passphrase'}${gnuTime ? '' : ' (no GNU time: memory not measured)'}`);
-  console.log('command              median wall   ratio   peak RSS    ratio');
+  console.log('command                         median wall   ratio   peak RSS    ratio');
   for (const [name, { ms, kb }] of Object.entries(samples)) {
     const wall = median(ms);
     const rss = gnuTime ? median(kb) : NaN;
-    console.log(`${name.padEnd(20)} ${wall.toFixed(1).padStart(8)} ms  ${(wall / base.ms).toFixed(2).padStart(6)}  ${gnuTime ? `${(rss / 1024).toFixed(1).padStart(6)} MiB  ${(rss / base.kb).toFixed(2).padStart(6)}` : ''}`);
+    console.log(`${name.padEnd(31)} ${wall.toFixed(1).padStart(8)} ms  ${(wall / base.ms).toFixed(2).padStart(6)}  ${gnuTime ? `${(rss / 1024).toFixed(1).padStart(6)} MiB  ${(rss / base.kb).toFixed(2).padStart(6)}` : ''}`);
   }
-  for (const name of ['whoami', 'token', 'whoami, agent', 'token, agent']) {
+  for (const name of ['whoami', 'token']) {
     const time = median(samples[name].ms) / base.ms;
     const memory = gnuTime ? median(samples[name].kb) / base.kb : NaN;
     console.log(`devlogin ${name}: time ${time.toFixed(2)}× (target ≤ ${TARGET_TIME}×) ${time <= TARGET_TIME ? 'met' : 'NOT met'}; memory ${gnuTime ? `${memory.toFixed(2)}× (target ≤ ${TARGET_MEMORY}×) ${memory <= TARGET_MEMORY ? 'met' : 'NOT met'}` : 'not measured'}`);
   }
   await idleCpu();
 } finally {
-  spawnSync(process.execPath, [BIN, 'agent', 'stop'], { env: agentEnv });
-  await agent?.close();
   await provider.close();
   secrets?.stop();
   rmSync(home, { recursive: true, force: true });
@@ -132,15 +128,4 @@ async function idleCpu() {
   waiting.kill('SIGINT');
   await new Promise((resolve) => waiting.on('exit', resolve));
   console.log(`login waiting for approval: ${(used * 1000).toFixed(0)} ms of CPU in 10 s (${(used * 10).toFixed(2)}% of one core), polling every second`);
-}
-
-/**
- * A unix socket server, in its own process (spawnSync blocks this one), that
- * answers every request with a token-sized line.
- */
-async function startEchoAgent(path) {
-  const code = `require('node:net').createServer((s) => s.on('data', () => {}).on('end', () => s.end('${'x'.repeat(800)}\\n'))).listen(${JSON.stringify(path)}, () => console.log('ready'))`;
-  const child = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
-  await new Promise((resolve) => child.stdout.once('data', resolve));
-  return { path, close: () => child.kill() };
 }

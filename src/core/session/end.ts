@@ -53,9 +53,13 @@ const loadOidc = () => import('../oidc/tokens.js');
 export interface EndOptions {
   /** The session when the caller has it open already. */
   loaded?: LoadedSession | undefined;
-  /** The audit reason (default: the mode). */
+  /** The audit reason (default: the mode's own). */
   reason?: string;
 }
+
+const DEFAULT_REASON: Record<EndMode, string> = {
+  logout: 'user', local: 'local', revoke: 'user', expired: 'max_session', invalid: 'invalid_grant', replaced: 'replaced',
+};
 
 /** Ends a profile's session, taking the profile's lock. */
 export function endSession(profile: string, mode: EndMode, deps: SessionDeps, options: EndOptions = {}): Promise<EndOutcome> {
@@ -67,7 +71,7 @@ export function endSession(profile: string, mode: EndMode, deps: SessionDeps, op
  * deleted before the file (crypto-shredding); every outcome is audited.
  */
 export async function endLocked(profile: string, mode: EndMode, deps: SessionDeps, options: EndOptions = {}): Promise<EndOutcome> {
-  const reason = options.reason ?? mode;
+  const reason = options.reason ?? DEFAULT_REASON[mode];
   if (mode === 'replaced') {
     const record = options.loaded!.record;
     const revocation = await revokeAtProvider(record, deps, BEST_EFFORT_TIMEOUT_SECONDS);
