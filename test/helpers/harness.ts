@@ -105,7 +105,11 @@ export interface Harness {
 }
 
 const homes: string[] = [];
-let cleanupRegistered = false;
+// At the top level: this module is loaded while the test file is collected, so
+// the hook belongs to the file's root suite and runs after its last test.
+afterAll(async () => {
+  await Promise.all(homes.splice(0).map((home) => rm(home, { recursive: true, force: true })));
+});
 
 /**
  * A temporary DEVLOGIN_HOME with its own memory keychain and clock. The
@@ -113,12 +117,6 @@ let cleanupRegistered = false;
  * in `env` for the passphrase vault.
  */
 export async function createHarness(env: Env = {}): Promise<Harness> {
-  if (!cleanupRegistered) {
-    cleanupRegistered = true;
-    afterAll(async () => {
-      await Promise.all(homes.splice(0).map((home) => rm(home, { recursive: true, force: true })));
-    });
-  }
   const home = await mkdtemp(join(tmpdir(), 'devlogin-unit-'));
   homes.push(home);
   const harness: Harness = {

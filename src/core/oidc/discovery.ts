@@ -1,5 +1,5 @@
 import * as client from 'openid-client';
-import { providerError } from '../../errors.js';
+import { DevloginError, EXIT } from '../../errors.js';
 import { printable } from '../text.js';
 import { limitBodies } from '../http.js';
 import { translateOidcError } from './errors.js';
@@ -53,7 +53,8 @@ function assertSecureEndpoints(config: client.Configuration): void {
       url = undefined;
     }
     if (!url || !isSecureUrl(url)) {
-      throw providerError(`The provider's ${name} (${printable(value, 100)}) is not an HTTPS URL; refused.`, { code: 'insecure_endpoint' });
+      // DESIGN.md "Login, step by step": HTTPS for the issuer and every endpoint, else exit 2.
+      throw new DevloginError(EXIT.usage, `The provider's ${name} (${printable(value, 100)}) is not an HTTPS URL; refused.`, { code: 'insecure_endpoint' });
     }
   }
 }

@@ -99,7 +99,7 @@ export function translateOidcError(err: unknown, step: OidcStep, issuer: string)
         return idTokenError(err, issuer);
       case 'OAUTH_HTTP_REQUEST_FORBIDDEN':
       case 'OAUTH_REQUEST_PROTOCOL_FORBIDDEN':
-        return providerError(`The provider pointed devlogin to a non-HTTPS endpoint ${at}; refused.`, { code: 'insecure_endpoint', cause: err });
+        return new DevloginError(EXIT.usage, `The provider pointed devlogin to a non-HTTPS endpoint ${at}; refused.`, { code: 'insecure_endpoint', cause: err });
       default:
         return providerError(`The provider's response ${at} could not be used: ${printable(err.message, 120)}.`, { code: err.code ?? 'provider_error', cause: err });
     }
