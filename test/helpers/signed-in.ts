@@ -8,6 +8,7 @@ import { expect } from 'vitest';
 import type { LocalProvider } from '../../demo/provider.js';
 import type { Env } from '../../src/core/settings.js';
 import { readTree } from './cli.js';
+import { fetchVia } from './session.js';
 import type { FakeProvider } from './fake-provider.js';
 import { createHarness, signIn, type Harness, type RunResult, type TtyFlags } from './harness.js';
 
@@ -66,6 +67,13 @@ export async function revokeAtProvider(provider: LocalProvider, token: string): 
   const response = await fetch(`${provider.issuer}/token/revocation`, { method: 'POST', body: new URLSearchParams({ token, client_id: provider.clientId }) });
   expect(response.status).toBe(200);
 }
+
+/**
+ * A fetch with its own connection pool, as a new devlogin process has: the
+ * shared one may still hold a kept-alive socket to a provider that just went
+ * away, which then fails as "other side closed" instead of ECONNREFUSED.
+ */
+export const freshConnections = (): Promise<typeof fetch> => fetchVia((undici) => new undici.Agent());
 
 export interface LoopbackServer {
   url: string;
