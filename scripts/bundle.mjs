@@ -25,6 +25,23 @@ const nativeRequire = {
   },
 };
 
+/**
+ * commander requires child_process at load, for executable subcommands,
+ * which devlogin does not have: loading it costs whoami and token about 5 ms.
+ * Inside commander it becomes a module that loads it on first use.
+ */
+const lazyChildProcess = {
+  name: 'lazy-child-process',
+  setup(build) {
+    build.onResolve({ filter: /^node:child_process$/ }, (args) =>
+      (/[\\/]node_modules[\\/]commander[\\/]/.test(args.importer) ? { path: 'child_process', namespace: 'lazy-child-process' } : undefined));
+    build.onLoad({ filter: /.*/, namespace: 'lazy-child-process' }, () => ({
+      contents: "let real; module.exports = new Proxy({}, { get: (_, name) => (real ??= require('node:child_process'))[name] });",
+      loader: 'js',
+    }));
+  },
+};
+
 await build({
   entryPoints: ['src/main.ts'],
   outfile: 'dist/devlogin.cjs',
@@ -36,7 +53,7 @@ await build({
   // find and compile. The keyring binding is native; the rest load lazily.
   external: ['@napi-rs/keyring', 'openid-client', 'jose', 'ora', 'qrcode-terminal', 'open', 'undici', 'tldts', 'chalk'],
   define: { DEVLOGIN_VERSION: JSON.stringify(version) },
-  plugins: [nativeRequire],
+  plugins: [nativeRequire, lazyChildProcess],
   // The shim ignores import.meta.url, which is all keychain.ts reads of it.
   logOverride: { 'empty-import-meta': 'silent' },
   logLevel: 'warning',

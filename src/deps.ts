@@ -1,5 +1,4 @@
 import { homedir } from 'node:os';
-import { setTimeout as delay } from 'node:timers/promises';
 import type { CustomFetch } from 'openid-client';
 import { createHttpFetch } from './core/http.js';
 import { resolvePaths } from './core/paths.js';
@@ -53,7 +52,7 @@ export function createProcessDeps({ io, signal, trapSignals }: ProcessDepsOption
     env,
     paths,
     clock: { now: Date.now },
-    sleep: (ms, abort) => delay(ms, undefined, abort ? { signal: abort } : undefined),
+    sleep,
     fetch,
     vault: createVault({ paths, env }),
     processes: { pid: process.pid, isAlive },
@@ -76,6 +75,25 @@ export function createProcessDeps({ io, signal, trapSignals }: ProcessDepsOption
     },
     trapSignals,
   };
+}
+
+/**
+ * Waits, rejecting at once when `abort` fires. Not node:timers/promises:
+ * loading it would cost every whoami and token, which never sleep.
+ */
+function sleep(ms: number, abort?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (abort?.aborted) return reject(abort.reason);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(abort!.reason);
+    };
+    const timer = setTimeout(() => {
+      abort?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    abort?.addEventListener('abort', onAbort, { once: true });
+  });
 }
 
 /** Signal 0 checks that a process exists; EPERM means it does, as another user's. */

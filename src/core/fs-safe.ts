@@ -1,11 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync, statSync } from 'node:fs';
-import { open, rename, rm } from 'node:fs/promises';
+import { chmodSync, closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
-// The small calls on every whoami and token (a folder check, a file read)
-// are synchronous: a command has nothing else to do meanwhile, and each
-// asynchronous call is a round trip through libuv's thread pool.
+// File calls are synchronous: a command has nothing else to do meanwhile,
+// each asynchronous call is a round trip through libuv's thread pool, and
+// node:fs/promises would be one more module for every whoami and token to load.
 
 /** Creates a folder (and parents) readable only by the user: mode 0700. */
 export async function ensurePrivateDir(dir: string): Promise<void> {
@@ -21,33 +20,32 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array): 
   const dir = dirname(path);
   await ensurePrivateDir(dir);
   const temp = join(dir, `.${randomBytes(6).toString('hex')}.tmp`);
-  const handle = await open(temp, 'wx', 0o600);
+  const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
   try {
-    await handle.writeFile(data);
-    await handle.sync();
+    const fd = openSync(temp, 'wx', 0o600);
+    try {
+      for (let written = 0; written < bytes.length;) written += writeSync(fd, bytes, written);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(temp, path);
   } catch (err) {
-    await handle.close();
-    await rm(temp, { force: true });
+    rmSync(temp, { force: true });
     throw err;
   }
-  await handle.close();
-  try {
-    await rename(temp, path);
-  } catch (err) {
-    await rm(temp, { force: true });
-    throw err;
-  }
-  await syncDir(dir);
+  syncDir(dir);
 }
 
-async function syncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
+function syncDir(dir: string): void {
+  let fd: number | undefined;
   try {
-    await handle.sync();
+    fd = openSync(dir, 'r');
+    fsyncSync(fd);
   } catch {
     // Some file systems refuse fsync on a folder; the rename is still atomic.
   } finally {
-    await handle.close();
+    if (fd !== undefined) closeSync(fd);
   }
 }
 

@@ -1,5 +1,4 @@
-import { closeSync, openSync, rmSync, writeSync } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { closeSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { vaultError } from '../../errors.js';
 import { ensurePrivateDir } from '../fs-safe.js';
@@ -80,7 +79,8 @@ function tryAcquire(path: string, pid: number): boolean {
 
 async function isStale(path: string, staleMs: number, deps: LockDeps): Promise<boolean> {
   try {
-    const [content, info] = await Promise.all([readFile(path, 'utf8'), stat(path)]);
+    const content = readFileSync(path, 'utf8');
+    const info = statSync(path);
     const age = deps.clock.now() - info.mtimeMs;
     if (age > staleMs) return true;
     const owner = Number(content.trim());

@@ -1,4 +1,4 @@
-import { readdir, rm } from 'node:fs/promises';
+import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { DevloginError, usageError, vaultError } from '../../errors.js';
 import { writeFileAtomic, readFileOrNull, isNotFound } from '../fs-safe.js';
@@ -162,20 +162,20 @@ export function createVault({ paths, env, keyStore }: VaultOptions): Vault {
       } catch {
         // Unreadable: shred whatever key any backend may hold for it, then drop the file.
         await Promise.all(backends.map((backend) => backend.remove(profile).catch(() => undefined)));
-        await rm(fileOf(profile), { force: true });
+        rmSync(fileOf(profile), { force: true });
         return true;
       }
       if (!envelope) return false;
       let keyError: unknown;
       await backendOf(envelope.backend).remove(profile).catch((err: unknown) => { keyError = err; });
-      await rm(fileOf(profile), { force: true });
+      rmSync(fileOf(profile), { force: true });
       if (keyError) throw keyError;
       return true;
     },
 
     async profiles() {
       try {
-        const names = await readdir(dir);
+        const names = readdirSync(dir);
         return names.filter((name) => name.endsWith('.json.enc')).map((name) => name.slice(0, -'.json.enc'.length)).sort();
       } catch (err) {
         if (isNotFound(err)) return [];
