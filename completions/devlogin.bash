@@ -21,9 +21,9 @@ _devlogin() {
     "") if [[ "$cur" == -* ]]; then words='--version --profile --verbose --no-color --help'; else words='login whoami token exec api logout revoke sessions audit completion'; fi ;;
     login) words='--issuer --client-id --scope --audience --max-session --no-browser --no-qr --dpop --no-dpop --json --version --profile --verbose --no-color --help' ;;
     whoami) words='--online --json --version --profile --verbose --no-color --help' ;;
-    token) words='--min-ttl --json --version --profile --verbose --no-color --help' ;;
-    exec) words='--min-ttl --version --profile --verbose --no-color --help' ;;
-    api) words='--method --header --data --min-ttl --version --profile --verbose --no-color --help' ;;
+    token) words='--min-ttl --scope --audience --json --version --profile --verbose --no-color --help' ;;
+    exec) words='--min-ttl --scope --audience --end-session --version --profile --verbose --no-color --help' ;;
+    api) words='--method --header --data --min-ttl --scope --audience --version --profile --verbose --no-color --help' ;;
     logout) words='--all --local --version --profile --verbose --no-color --help' ;;
     revoke) words='--all --version --profile --verbose --no-color --help' ;;
     sessions) words='--json --version --profile --verbose --no-color --help' ;;

@@ -67,6 +67,8 @@ _devlogin() {
     token)
       flags=(
     '--min-ttl:refresh first if the token expires within this (default 60s)'
+    '--scope:a token limited to these of the session'\''s scopes, for this use only'
+    '--audience:with --scope: the resource the token is for (RFC 8707)'
     '--json:one JSON document per line on stdout'
     '--version:print the version'
     '--profile:profile to use (default: $DEVLOGIN_PROFILE or "default")'
@@ -78,6 +80,9 @@ _devlogin() {
     exec)
       flags=(
     '--min-ttl:refresh first if the token expires within this (default 60s)'
+    '--scope:a token limited to these of the session'\''s scopes, for this use only'
+    '--audience:with --scope: the resource the token is for (RFC 8707)'
+    '--end-session:end the session when the command ends (revoked at the provider, else removed here)'
     '--version:print the version'
     '--profile:profile to use (default: $DEVLOGIN_PROFILE or "default")'
     '--verbose:log each HTTP exchange (secrets redacted) and full errors'
@@ -91,6 +96,8 @@ _devlogin() {
     '--header:a request header "Name: value" (repeatable)'
     '--data:request body, @file to read a file, @- for stdin'
     '--min-ttl:refresh first if the token expires within this (default 60s)'
+    '--scope:a token limited to these of the session'\''s scopes, for this use only'
+    '--audience:with --scope: the resource the token is for (RFC 8707)'
     '--version:print the version'
     '--profile:profile to use (default: $DEVLOGIN_PROFILE or "default")'
     '--verbose:log each HTTP exchange (secrets redacted) and full errors'

@@ -1,5 +1,6 @@
-import { homedir } from 'node:os';
+import { homedir, hostname } from 'node:os';
 import type { CustomFetch } from 'openid-client';
+import { auditSinkFor } from './core/audit-forward.js';
 import { createHttpFetch } from './core/http.js';
 import { resolvePaths } from './core/paths.js';
 import type { SessionDeps } from './core/session/active.js';
@@ -57,6 +58,7 @@ export function createProcessDeps({ io, signal, trapSignals }: ProcessDepsOption
     vault: createVault({ paths, env }),
     processes: { pid: process.pid, isAlive },
     httpTimeoutSeconds: resolveHttpTimeout(env),
+    auditSink: auditSinkFor(env, { hostname: hostname(), pid: process.pid, warn: verboseLog(io) }),
     signal,
     openBrowser: async (url) => {
       // open() resolves once the launcher has started, and rejects when it cannot.

@@ -130,7 +130,7 @@ describe('polling the token endpoint (RFC 8628 §3.5)', () => {
     const result = await poll({ token: [{ status: 400, json: { error: 'invalid_client', error_description: 'no\u001b[2J such client' } }] });
     const error = (result as { error: DevloginError }).error;
     expect(error.exitCode).toBe(EXIT.provider);
-    expect(error.message).toBe('The provider refused the token request (invalid_client: no[2J such client).');
+    expect(error.message).toBe('The provider refused the token request (invalid_client: no such client).');
   });
 
   it('rejects a malformed token response with exit 7', async () => {

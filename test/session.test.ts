@@ -105,7 +105,7 @@ describe('token', () => {
     expect((await introspect(provider, refreshToken!)).active).toBe(false);
 
     const second = await h.run(['token', '--json']); // valid for 10 min now: no request
-    expect(json(second.stdout)).toEqual({ access_token: refreshed.access_token, token_type: 'Bearer', expires_at: expect.any(String) });
+    expect(json(second.stdout)).toEqual({ access_token: refreshed.access_token, token_type: 'Bearer', expires_at: expect.any(String), scope: 'openid profile email offline_access' });
     expect(tokenRequests(provider)).toBe(requests + 1);
 
     const after = json((await h.run(['whoami', '--json'])).stdout);

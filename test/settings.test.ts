@@ -101,7 +101,10 @@ describe('paths and text', () => {
     expect(resolvePaths({}, '/home/u')).toEqual({ configDir: '/home/u/.config/devlogin', stateDir: '/home/u/.local/state/devlogin' });
     expect(resolvePaths({ XDG_CONFIG_HOME: '/c', XDG_STATE_HOME: '/s' }, '/home/u')).toEqual({ configDir: '/c/devlogin', stateDir: '/s/devlogin' });
   });
-  it('strips C0, C1 and bidi controls', () => {
-    expect(stripControl('a\u001b[2Jb\u0007c\u009bd\u202ee\u0000f')).toBe('a[2Jbcdef');
+  it('strips whole escape sequences, C0, C1, bidi, invisible, tag and line-separator characters', () => {
+    expect(stripControl('a\u001b[2Jb\u0007c\u009b1md\u202ee\u0000f')).toBe('abcdef');
+    expect(stripControl('x\u001b]52;c;aGVsbG8=\u0007y\u001b]8;;https://evil.example\u001b\\z\u001b]8;;\u001b\\')).toBe('xyz');
+    expect(stripControl('p\u2028q\u2029r\u2060s\u061ct\u{e0041}u\u200bv\ufeffw\u00adx')).toBe('pqrstuvwx');
+    expect(stripControl('Zoë 東京 ✓')).toBe('Zoë 東京 ✓');
   });
 });

@@ -1,21 +1,16 @@
 import { readFile } from 'node:fs/promises';
-import { audit } from '../core/audit.js';
 import { isSecureUrl } from '../core/oidc/issuer-url.js';
-import { withSession } from '../core/session/active.js';
-import { ensureFresh } from '../core/session/refresh.js';
 import { printable } from '../core/text.js';
 import type { Deps } from '../deps.js';
 import { DevloginError, EXIT, usageError } from '../errors.js';
-import { parseMinTtlFlag } from './token.js';
+import { handOut, parseMinTtlFlag, parseNarrowing, type HandOutRequest } from './hand-out.js';
 
-export interface ApiOptions {
-  profile: string;
+export interface ApiOptions extends HandOutRequest {
   url: URL;
   method: string;
   headers: [string, string][];
   /** The body, or a source to read it from. */
   data: { text: string } | { file: string } | { stdin: true } | undefined;
-  minTtlSeconds: number;
 }
 
 const FORBIDDEN_HEADERS = new Set(['authorization', 'dpop', 'host']);
@@ -41,7 +36,7 @@ export function parseApiOptions(profile: string, url: string | undefined, flags:
   const data = raw === undefined ? undefined : raw === '@-' ? { stdin: true as const } : raw.startsWith('@') ? { file: raw.slice(1) } : { text: raw };
   const method = typeof flags.method === 'string' ? flags.method.toUpperCase() : data ? 'POST' : 'GET';
   if (!/^[A-Z]{1,16}$/.test(method)) throw usageError(`Invalid method "${printable(method, 20)}".`);
-  return { profile, url: parsed, method, headers, data, minTtlSeconds: parseMinTtlFlag(flags.minTtl) };
+  return { profile, url: parsed, method, headers, data, minTtlSeconds: parseMinTtlFlag(flags.minTtl), ...parseNarrowing(flags) };
 }
 
 /**
@@ -53,16 +48,13 @@ export function parseApiOptions(profile: string, url: string | undefined, flags:
 export async function runApi(options: ApiOptions, deps: Deps): Promise<void> {
   const body = await readBody(options.data, deps.readStdin);
   const oidc = await import('../core/oidc/tokens.js');
-  const response = await withSession(options.profile, deps, async (loaded) => {
-    const fresh = await ensureFresh(loaded, options.minTtlSeconds, deps);
-    await audit(deps, 'token_read', fresh.record, { command: 'api' });
-    // API responses may be large: this request has no body limit (the provider's have).
-    const config = oidc.providerConfig(fresh.record, { fetch: deps.fetch, timeoutSeconds: deps.httpTimeoutSeconds, unlimitedBodies: true });
-    const dpop = fresh.record.dpop ? await oidc.dpopHandle(config, fresh.record.dpop) : undefined;
-    const headers = new Headers(options.headers);
-    if (body && !headers.has('content-type')) headers.set('content-type', looksLikeJson(body) ? 'application/json' : 'application/octet-stream');
-    return oidc.callApi(config, fresh.record, { url: options.url, method: options.method, body, headers, dpop });
-  });
+  const token = await handOut(options, deps, { bearer: false, event: 'token_read', command: 'api' });
+  // API responses may be large: this request has no body limit (the provider's have).
+  const config = oidc.providerConfig(token.record, { fetch: deps.fetch, timeoutSeconds: deps.httpTimeoutSeconds, unlimitedBodies: true });
+  const dpop = token.record.dpop ? await oidc.dpopHandle(config, token.record.dpop) : undefined;
+  const headers = new Headers(options.headers);
+  if (body && !headers.has('content-type')) headers.set('content-type', looksLikeJson(body) ? 'application/json' : 'application/octet-stream');
+  const response = await oidc.callApi(config, { ...token.record, accessToken: token.accessToken }, { url: options.url, method: options.method, body, headers, dpop });
   const payload = Buffer.from(await response.arrayBuffer());
   deps.io.stdout.write(payload.toString('utf8'));
   if (response.status < 200 || response.status > 299) {

@@ -63,6 +63,8 @@ export function buildProgram(deps: Deps, setExitCode: (code: number) => void = (
   const profileOf = (command: Command): string => resolveProfile(command.optsWithGlobals<GlobalFlags>().profile, deps.env);
   const json = new Option('--json', 'one JSON document per line on stdout');
   const minTtl = new Option('--min-ttl <duration>', 'refresh first if the token expires within this (default 60s)');
+  const narrowScope = new Option('--scope <scopes>', 'a token limited to these of the session\'s scopes, for this use only');
+  const narrowAudience = new Option('--audience <uri>', 'with --scope: the resource the token is for (RFC 8707)');
 
   program.command('login')
     .description('sign in with the device flow and store the session')
@@ -93,6 +95,8 @@ export function buildProgram(deps: Deps, setExitCode: (code: number) => void = (
   program.command('token')
     .description('print a valid access token on stdout, refreshing it when needed')
     .addOption(minTtl)
+    .addOption(narrowScope)
+    .addOption(narrowAudience)
     .addOption(json)
     .action(async (flags: Flags, command: Command) => {
       const { parseTokenOptions, runToken } = await import('./token.js');
@@ -101,8 +105,11 @@ export function buildProgram(deps: Deps, setExitCode: (code: number) => void = (
 
   program.command('exec')
     .description('run a command with DEVLOGIN_ACCESS_TOKEN in its environment')
-    .usage('[--min-ttl DURATION] -- COMMAND [ARGS...]')
+    .usage('[--min-ttl DURATION] [--scope "S1 S2"] [--end-session] -- COMMAND [ARGS...]')
     .addOption(minTtl)
+    .addOption(narrowScope)
+    .addOption(narrowAudience)
+    .option('--end-session', 'end the session when the command ends (revoked at the provider, else removed here)')
     .argument('[command...]', 'the command to run, after --')
     .action(async (argv: string[], flags: Flags, command: Command) => {
       const { parseExecOptions, runExec } = await import('./exec.js');
@@ -117,6 +124,8 @@ export function buildProgram(deps: Deps, setExitCode: (code: number) => void = (
     .option('-H, --header <header>', 'a request header "Name: value" (repeatable)', (value: string, previous: string[] = []) => [...previous, value])
     .option('-d, --data <data>', 'request body, @file to read a file, @- for stdin')
     .addOption(minTtl)
+    .addOption(narrowScope)
+    .addOption(narrowAudience)
     .action(async (url: string | undefined, flags: Flags, command: Command) => {
       const { parseApiOptions, runApi } = await import('./api.js');
       await runApi(parseApiOptions(profileOf(command), url, flags), deps);

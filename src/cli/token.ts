@@ -1,47 +1,31 @@
-import { audit } from '../core/audit.js';
-import { parseDuration } from '../core/duration.js';
-import { assertBearer, withSession } from '../core/session/active.js';
 import { toIso } from '../core/session/record.js';
-import { ensureFresh } from '../core/session/refresh.js';
-import { resolveMinTtl } from '../core/settings.js';
 import type { Deps } from '../deps.js';
+import { handOut, parseMinTtlFlag, parseNarrowing, type HandOutRequest } from './hand-out.js';
 import { writeJsonLine } from './output.js';
 
-export interface TokenOptions {
-  profile: string;
-  minTtlSeconds: number;
+export interface TokenOptions extends HandOutRequest {
   json: boolean;
 }
 
-/** --min-ttl, parsed where it is read: the error names the flag. */
-export function parseMinTtlFlag(value: unknown): number {
-  return resolveMinTtl(typeof value === 'string' ? parseDuration(value, '--min-ttl', { allowZero: true }) : undefined);
-}
-
 export function parseTokenOptions(profile: string, flags: Record<string, unknown>): TokenOptions {
-  return { profile, minTtlSeconds: parseMinTtlFlag(flags.minTtl), json: flags.json === true };
+  return { profile, minTtlSeconds: parseMinTtlFlag(flags.minTtl), ...parseNarrowing(flags), json: flags.json === true };
 }
 
 /**
  * Prints a valid access token on stdout (the one place a token is printed),
- * refreshing first when it expires within --min-ttl. With --json: token,
- * type and expiry.
+ * refreshing first when it expires within --min-ttl, or one narrowed to
+ * --scope. With --json: token, type, expiry and scope.
  */
 export async function runToken(options: TokenOptions, deps: Deps): Promise<void> {
-  const record = await withSession(options.profile, deps, async (loaded) => {
-    assertBearer(loaded.record);
-    const fresh = await ensureFresh(loaded, options.minTtlSeconds, deps);
-    await audit(deps, 'token_read', fresh.record);
-    return fresh.record;
-  });
+  const token = await handOut(options, deps, { bearer: true, event: 'token_read' });
   if (!options.json) {
-    deps.io.stdout.write(`${record.accessToken}\n`);
+    deps.io.stdout.write(`${token.accessToken}\n`);
     return;
   }
   writeJsonLine(deps.io, {
-    access_token: record.accessToken,
-    token_type: record.tokenType,
-    expires_at: record.accessTokenExpiresAt === null ? null : toIso(record.accessTokenExpiresAt),
+    access_token: token.accessToken,
+    token_type: token.tokenType,
+    expires_at: token.expiresAt === null ? null : toIso(token.expiresAt),
+    scope: token.scope,
   });
 }
-

@@ -2,6 +2,7 @@ import { appendFileSync, chmodSync, statSync } from 'node:fs';
 import { ensurePrivateDir } from './fs-safe.js';
 import { auditFile, type Paths } from './paths.js';
 import type { SessionRecord } from './session/record.js';
+import { stripControl } from './text.js';
 
 export type AuditEventName =
   | 'login' | 'login_failed' | 'refresh' | 'token_read' | 'exec' | 'logout' | 'revoke' | 'session_expired';
@@ -27,32 +28,56 @@ export interface AuditEvent {
   revocation?: string;
 }
 
-/** Appends an event as one JSON line (file mode 0600). */
-export async function appendAudit(paths: Paths, event: AuditEvent, now: Date = new Date()): Promise<void> {
-  const file = auditFile(paths);
-  await ensurePrivateDir(paths.stateDir);
-  const line = `${JSON.stringify({ time: now.toISOString(), ...event })}\n`;
-  appendFileSync(file, line, { mode: 0o600 });
+/** An event as written: its time first, every string already sanitised. */
+export type AuditLine = { time: string } & AuditEvent;
+
+/** Where events go besides audit.log (DEVLOGIN_AUDIT_SYSLOG): it never fails and never throws. */
+export type AuditSink = (line: AuditLine) => Promise<void>;
+
+export interface AuditDeps {
+  paths: Paths;
+  clock: { now(): number };
+  auditSink?: AuditSink | undefined;
+}
+
+/** Longest string kept in an event: names, subjects and scopes come from the provider. */
+const MAX_FIELD = 512;
+
+/**
+ * Appends an event as one JSON line (file mode 0600), then hands it to the
+ * sink. Every string is stripped of control, bidi, format and line-separator
+ * characters first, so no provider string can make one event look like two
+ * (JSON.stringify escapes newlines, but a viewer may still break at U+2028
+ * or be reordered by U+202E).
+ */
+export async function appendAudit(deps: AuditDeps, event: AuditEvent): Promise<void> {
+  const file = auditFile(deps.paths);
+  await ensurePrivateDir(deps.paths.stateDir);
+  const clean = Object.fromEntries(Object.entries(event).map(([key, value]) =>
+    [key, typeof value === 'string' ? stripControl(value).slice(0, MAX_FIELD) : value])) as unknown as AuditEvent;
+  const line: AuditLine = { time: new Date(deps.clock.now()).toISOString(), ...clean };
+  appendFileSync(file, `${JSON.stringify(line)}\n`, { mode: 0o600 });
   if ((statSync(file).mode & 0o077) !== 0) chmodSync(file, 0o600);
+  await deps.auditSink?.(line);
 }
 
 /** Writes an audit event about a session, from its record (never a token). */
 export function audit(
-  deps: { paths: Paths; clock: { now(): number } },
+  deps: AuditDeps,
   event: AuditEventName,
   record: SessionRecord,
-  extra: Partial<Pick<AuditEvent, 'outcome' | 'reason' | 'command'>> = {},
+  extra: Partial<Pick<AuditEvent, 'outcome' | 'reason' | 'command' | 'scope'>> = {},
 ): Promise<void> {
-  return appendAudit(deps.paths, {
+  return appendAudit(deps, {
     event,
     profile: record.profile,
     outcome: extra.outcome ?? 'success',
     issuer: record.issuer,
     subject: record.subject,
     clientId: record.clientId,
-    scope: record.scope,
+    scope: extra.scope ?? record.scope,
     sessionId: record.sessionId,
     ...(extra.reason ? { reason: extra.reason } : {}),
     ...(extra.command ? { command: extra.command } : {}),
-  }, new Date(deps.clock.now()));
+  });
 }

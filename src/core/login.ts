@@ -53,7 +53,7 @@ export async function login(profile: string, flags: LoginFlags, deps: LoginDeps)
   deps.events.onStart?.(settings, backend);
 
   const audit = (outcome: 'success' | 'failure', extra: { subject?: string; sessionId?: string; reason?: string; scope?: string } = {}) =>
-    appendAudit(paths, {
+    appendAudit(deps, {
       event: outcome === 'success' ? 'login' : 'login_failed',
       profile,
       outcome,
@@ -61,7 +61,7 @@ export async function login(profile: string, flags: LoginFlags, deps: LoginDeps)
       clientId: settings.clientId,
       scope: extra.scope ?? settings.scope,
       ...extra,
-    }, new Date(deps.clock.now()));
+    });
 
   try {
     const tokens = await runDeviceFlow(settings, deps);
@@ -136,10 +136,10 @@ async function storeReplacing(record: SessionRecord, backend: VaultBackend, deps
       }
     } else if (unreadable) {
       deps.events.onWarning?.(`The session this login replaced could not be opened (${unreadable.message}); it was overwritten without being revoked at the provider.`);
-      await appendAudit(deps.paths, {
+      await appendAudit(deps, {
         event: 'logout', profile, outcome: 'failure', reason: 'replaced_unreadable', revocation: 'not_asked',
         ...(stored ? { issuer: stored.meta.issuer, subject: stored.meta.subject, clientId: stored.meta.clientId, sessionId: stored.meta.sessionId } : {}),
-      }, new Date(deps.clock.now()));
+      });
     }
   });
 }

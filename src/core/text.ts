@@ -1,12 +1,21 @@
 import { describeThrown } from '../errors.js';
 
 /**
- * Removes control characters (C0, DEL, C1 and the bidi/format controls that
- * can reorder text) from a string that came from the provider, so that it
- * cannot move the cursor, clear the screen or hide text when printed.
+ * Removes control characters (C0, DEL, C1), format characters (the bidi
+ * controls that reorder text, zero-width and invisible characters, tag
+ * characters) and the line and paragraph separators from a string that came
+ * from the provider, so that it cannot move the cursor, clear the screen,
+ * hide or reorder text when printed, nor start a new line in a log.
  */
 export function stripControl(text: string): string {
-  return text.replace(/[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]/g, '');
+  // Whole escape sequences first, so that no remnant ("[31m", "]52;c;…") is left
+  // to read as text: ECMA-48 CSI (ESC [ or C1 0x9b, parameters, final byte),
+  // OSC/DCS/APC/PM strings up to BEL or ST, and two-character ESC sequences.
+  return text
+    .replace(/(?:\u001b\[|\u009b)[0-?]*[ -/]*[@-~]/g, '')
+    .replace(/(?:\u001b[\]P^_X]|[\u0090\u009d\u009e\u009f])[^\u0007\u001b\u009c]*(?:\u0007|\u001b\\|\u009c)?/g, '')
+    .replace(/\u001b[ -~]/g, '')
+    .replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu, '');
 }
 
 /** A provider-sent value made safe to print, cut to a sane length. */

@@ -10,6 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll } from 'vitest';
 import { runProgram } from '../../src/cli/program.js';
+import { reportError } from '../../src/cli/report.js';
+import { auditSinkFor } from '../../src/core/audit-forward.js';
 import { createHttpFetch } from '../../src/core/http.js';
 import { resolvePaths } from '../../src/core/paths.js';
 import type { Env } from '../../src/core/settings.js';
@@ -76,6 +78,8 @@ export interface RunOptions {
   /** Aborted like Ctrl-C. */
   signal?: AbortSignal;
   processes?: Deps['processes'];
+  /** How long the audit forwarder waits for a collector. */
+  auditTimeoutMs?: number;
 }
 
 export interface RunState {
@@ -142,6 +146,13 @@ async function runIn(harness: Harness, argv: string[], options: RunOptions): Pro
     stderr: io.err,
     events: () => io.out().split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as Record<string, unknown>),
   };
+  let auditSink: Deps['auditSink'];
+  try {
+    auditSink = auditSinkFor(env, { hostname: 'devlogin-test', pid: process.pid, warn: io.verbose ? (line) => io.stderr.write(`[devlogin] ${line}\n`) : undefined, timeoutMs: options.auditTimeoutMs });
+  } catch (err) {
+    // As main.ts does when the process's Deps cannot be built.
+    return { code: reportError(io, err), stdout: io.out(), stderr: io.err(), opened, qr, sleeps };
+  }
   const deps: Deps = {
     io,
     env,
@@ -158,6 +169,7 @@ async function runIn(harness: Harness, argv: string[], options: RunOptions): Pro
     vault: createVault({ paths, env, keyStore: harness.keyStore }),
     processes: options.processes ?? { pid: process.pid, isAlive },
     httpTimeoutSeconds: 5,
+    auditSink,
     signal,
     openBrowser: async (url) => void opened.push(url),
     renderQr: async (text) => {

@@ -1,6 +1,7 @@
 import * as client from 'openid-client';
 import { providerError } from '../../errors.js';
-import { canonicalTokenType, type SessionRecord } from '../session/record.js';
+import { canonicalTokenType, type NarrowToken, type SessionRecord } from '../session/record.js';
+import { printable } from '../text.js';
 import { translateOidcError } from './errors.js';
 import { dpopProof, type StoredDpopKey } from './dpop.js';
 
@@ -36,6 +37,60 @@ export async function refreshTokens(config: client.Configuration, record: Sessio
   };
 }
 
+export interface NarrowRequest {
+  /** Space-separated, each one granted to the session. */
+  scope: string;
+  /** RFC 8707 §2.2: the resource the token is for. */
+  resource?: string | undefined;
+}
+
+export interface NarrowResult {
+  /** The session with the rotated refresh token, if the provider sent one; its own access token unchanged. */
+  record: SessionRecord;
+  token: NarrowToken;
+}
+
+/**
+ * RFC 6749 §6: a refresh request with a narrower `scope` (and, RFC 8707
+ * §2.2, a `resource`) gets an access token for just that. The refresh token
+ * the provider rotates in the same response is the session's from then on
+ * (it keeps the full grant: §6 says the scope of the new refresh token is the
+ * original one). A response granting more than was asked is refused: the
+ * point of the request is least privilege.
+ */
+export async function narrowTokens(config: client.Configuration, record: SessionRecord, request: NarrowRequest, nowSeconds: number, dpop?: client.DPoPHandle): Promise<NarrowResult> {
+  const parameters: Record<string, string> = { scope: request.scope };
+  if (request.resource) parameters.resource = request.resource;
+  let response: Awaited<ReturnType<typeof client.refreshTokenGrant>>;
+  try {
+    response = await client.refreshTokenGrant(config, record.refreshToken!, parameters, { DPoP: dpop });
+  } catch (err) {
+    throw translateOidcError(err, 'refresh', record.issuer);
+  }
+  if (!response.access_token) throw providerError('The provider returned no access token on refresh.', { code: 'malformed_response' });
+  const claims = response.claims();
+  if (claims && claims.sub !== record.subject) {
+    throw providerError('The provider returned an ID token for another user on refresh; refused.', { code: 'invalid_id_token' });
+  }
+  const asked = new Set(request.scope.split(' '));
+  // RFC 6749 §5.1: no scope in the response means the scope asked for.
+  const granted = typeof response.scope === 'string' && response.scope.trim() ? response.scope.trim().split(/\s+/) : [...asked];
+  const extra = granted.filter((scope) => !asked.has(scope));
+  if (extra.length > 0) {
+    throw providerError(`The provider granted more than the narrower scope asked for (${printable(extra.join(' '), 120)}); the token was not used.`, { code: 'scope_widened' });
+  }
+  return {
+    record: { ...record, ...(response.refresh_token ? { refreshToken: response.refresh_token } : {}) },
+    token: {
+      scope: granted.join(' '),
+      ...(request.resource ? { resource: request.resource } : {}),
+      tokenType: canonicalTokenType(response.token_type),
+      accessToken: response.access_token,
+      accessTokenExpiresAt: typeof response.expires_in === 'number' ? nowSeconds + response.expires_in : null,
+    },
+  };
+}
+
 export type RevocationOutcome = 'revoked' | 'no_endpoint';
 
 /**
@@ -62,6 +117,9 @@ async function revokeBoth(config: client.Configuration, record: SessionRecord): 
   };
   if (record.refreshToken) await revoke(record.refreshToken, 'refresh_token');
   await revoke(record.accessToken, 'access_token');
+  // Narrow tokens came from the same grant (RFC 7009 §2.1 lets revoking the
+  // refresh token end them too, but does not promise it): revoke each.
+  for (const narrow of Object.values(record.narrowTokens ?? {})) await revoke(narrow.accessToken, 'access_token');
   return 'revoked';
 }
 

@@ -1,5 +1,6 @@
 import type * as client from 'openid-client';
 import { DevloginError, EXIT } from '../../errors.js';
+import type { AuditSink } from '../audit.js';
 import { profileFlag } from '../config.js';
 import type { Paths } from '../paths.js';
 import { withProfileLock, type LockDeps } from '../vault/lock.js';
@@ -14,6 +15,8 @@ export interface SessionDeps extends LockDeps {
   /** The network seam: every request to the provider goes through it. */
   fetch: client.CustomFetch;
   httpTimeoutSeconds: number;
+  /** DEVLOGIN_AUDIT_SYSLOG: where audit events go besides audit.log. */
+  auditSink?: AuditSink | undefined;
 }
 
 export const nowSeconds = (deps: Pick<SessionDeps, 'clock'>): number => Math.floor(deps.clock.now() / 1000);

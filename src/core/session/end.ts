@@ -178,12 +178,12 @@ function auditEnd(
   revocation: Revocation,
   outcome: AuditEvent['outcome'] = 'success',
 ): Promise<void> {
-  return appendAudit(deps.paths, {
+  return appendAudit(deps, {
     event,
     profile,
     outcome,
     reason,
     revocation: revocation.kind,
     ...(about ? { issuer: about.issuer, subject: about.subject, clientId: about.clientId, sessionId: about.sessionId } : {}),
-  }, new Date(deps.clock.now()));
+  });
 }

@@ -39,7 +39,27 @@ export interface SessionRecord {
   providerMetadata: Record<string, unknown>;
   /** The DPoP key this session's tokens are bound to (RFC 9449): private and public JWK. */
   dpop?: { alg: string; privateJwk: JsonWebKey; publicJwk: JsonWebKey };
+  /**
+   * Access tokens narrowed to fewer scopes (token/exec/api --scope), keyed by
+   * narrowKey(): kept so that a loop asking for the same narrow token does not
+   * refresh every time; sealed with the session and gone with it.
+   */
+  narrowTokens?: Record<string, NarrowToken>;
 }
+
+/** An access token obtained with the session's refresh token for fewer scopes (RFC 6749 §6). */
+export interface NarrowToken {
+  scope: string;
+  /** RFC 8707 resource indicator it was asked for, if any. */
+  resource?: string;
+  tokenType: string;
+  accessToken: string;
+  accessTokenExpiresAt: number | null;
+}
+
+/** The cache key of a narrow token: its scopes in a fixed order, and its resource. */
+export const narrowKey = (scopes: readonly string[], resource: string | undefined): string =>
+  `${[...scopes].sort().join(' ')}${resource ? ` @${resource}` : ''}`;
 
 /** What may be read without unlocking the vault: no secret, authenticated by the cipher. */
 export interface SessionMeta {

@@ -35,10 +35,15 @@ export async function ensureFresh(loaded: LoadedSession, minTtlSeconds: number, 
     if (again && again.record.refreshToken !== record.refreshToken && !needsRefresh(again.record, minTtlSeconds, nowSeconds(deps))) {
       return again;
     }
-    await endLocked(record.profile, 'invalid', deps, { loaded, reason: 'invalid_grant' });
-    throw sessionEnded(record.profile, 'The provider no longer accepts this session (invalid_grant): it was revoked or expired there.', 'invalid_grant');
+    return rejectedSession(loaded, deps);
   }
   await deps.vault.update(loaded, refreshed);
   await audit(deps, 'refresh', refreshed);
   return { ...loaded, record: refreshed };
+}
+
+/** The provider refused the session's refresh token (invalid_grant): end it here too, exit 4. */
+export async function rejectedSession(loaded: LoadedSession, deps: SessionDeps): Promise<never> {
+  await endLocked(loaded.record.profile, 'invalid', deps, { loaded, reason: 'invalid_grant' });
+  throw sessionEnded(loaded.record.profile, 'The provider no longer accepts this session (invalid_grant): it was revoked or expired there.', 'invalid_grant');
 }
