@@ -499,7 +499,7 @@ describe('login against a misbehaving provider', () => {
     expect(run.code).toBe(0);
     expect(run.stderr).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f]/);
     expect(run.stderr).toContain('Your one-time code: WDJB-MJHT');
-    expect(run.stderr).toContain('Enter it at:        http://127.0.0.1:1/dev]8;;http://evil.example/ice[31m');
+    expect(run.stderr).toContain('Enter it at:        http://127.0.0.1:1/device\n');
   });
 
   it('refuses an ID token signed by a key that is not in the JWKS: exit 7, nothing stored', async () => {
