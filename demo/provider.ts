@@ -27,7 +27,7 @@ export interface LocalProviderOptions {
    * sends none, which means 5 s (RFC 8628 §3.2).
    */
   pollInterval?: number;
-  /** Serve over HTTPS with this key and certificate (PEM); the issuer is then https://localhost:PORT. */
+  /** Serve over HTTPS with this key and certificate (PEM); the issuer is then https://HOST:PORT (host default localhost). */
   tls?: { key: string; cert: string };
   /** Host name in the issuer URL (the server still listens on 127.0.0.1), e.g. to reach it only through a proxy. */
   host?: string;
@@ -68,7 +68,7 @@ export async function startLocalProvider(options: LocalProviderOptions = {}): Pr
     server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
   });
   const { port } = server.address() as AddressInfo;
-  const issuer = options.tls ? `https://localhost:${port}` : `http://${options.host ?? '127.0.0.1'}:${port}`;
+  const issuer = options.tls ? `https://${options.host ?? 'localhost'}:${port}` : `http://${options.host ?? '127.0.0.1'}:${port}`;
 
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const jwk = { ...privateKey.export({ format: 'jwk' }), kid: `demo-${randomBytes(4).toString('hex')}`, alg: 'RS256', use: 'sig' };

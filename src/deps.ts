@@ -58,6 +58,7 @@ export function createProcessDeps({ io, signal, trapSignals }: ProcessDepsOption
     vault: createVault({ paths, env }),
     processes: { pid: process.pid, isAlive },
     httpTimeoutSeconds: resolveHttpTimeout(env),
+    warn: (message) => io.stderr.write(`warning: ${message}\n`),
     auditSink: auditSinkFor(env, { hostname: hostname(), pid: process.pid, warn: verboseLog(io) }),
     signal,
     openBrowser: async (url) => {

@@ -1,8 +1,9 @@
 /**
- * Enterprise networks: a real proxy on loopback sees every request when
- * HTTP(S)_PROXY is set and none when NO_PROXY matches; a provider whose
- * certificate comes from a private CA is refused without NODE_EXTRA_CA_CERTS
- * and accepted with it.
+ * Enterprise networks: a real proxy on loopback carries every request to a
+ * provider elsewhere when HTTPS_PROXY is set, none when NO_PROXY matches, and
+ * never a request to loopback (which may be plain HTTP, and would cross the
+ * proxy in clear); a provider whose certificate comes from a private CA is
+ * refused without NODE_EXTRA_CA_CERTS and accepted with it.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -17,8 +18,32 @@ import { fetchVia, signIn, startProvider } from './helpers/session.js';
 
 const home = useTempHomes();
 
-/** The proxy knows the test provider's name, which nothing else resolves. */
-const resolve = (host: string) => (host.endsWith('.localhost') ? '127.0.0.1' : host);
+/** A provider "elsewhere": only the proxy knows this name (it is this machine), nothing else resolves it. */
+const REMOTE = 'idp.devlogin.test';
+const resolve = (host: string) => (host === REMOTE ? '127.0.0.1' : host);
+
+/** A private CA and a server certificate for localhost, 127.0.0.1 and REMOTE. */
+async function makeCa(): Promise<{ dir: string; ca: string; tls: { key: string; cert: string } }> {
+  const dir = await mkdtemp(join(tmpdir(), 'devlogin-ca-'));
+  const run = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
+  run('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=devlogin test CA');
+  run('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=localhost');
+  await writeFile(join(dir, 'ext.cnf'), `subjectAltName=DNS:localhost,IP:127.0.0.1,DNS:${REMOTE}\n`);
+  run('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '2', '-extfile', 'ext.cnf');
+  return {
+    dir,
+    ca: await readFile(join(dir, 'ca.pem'), 'utf8'),
+    tls: { key: await readFile(join(dir, 'server.key'), 'utf8'), cert: await readFile(join(dir, 'server.pem'), 'utf8') },
+  };
+}
+
+let ca: Awaited<ReturnType<typeof makeCa>>;
+beforeAll(async () => {
+  ca = await makeCa();
+});
+afterAll(async () => {
+  await rm(ca.dir, { recursive: true, force: true });
+});
 
 /** A forwarding proxy: absolute-form HTTP requests and CONNECT tunnels; it records what it carried. */
 async function startProxy(): Promise<{ url: string; seen: string[]; close(): Promise<void> }> {
@@ -55,31 +80,31 @@ async function startProxy(): Promise<{ url: string; seen: string[]; close(): Pro
 }
 
 describe('proxy', () => {
-  let provider: LocalProvider;
-  let direct: LocalProvider;
+  let remote: LocalProvider;
+  let local: LocalProvider;
   let proxy: Awaited<ReturnType<typeof startProxy>>;
   beforeAll(async () => {
-    // Its issuer's host name resolves nowhere: the sign-in can only succeed through the proxy.
-    provider = await startProvider({ host: 'devlogin-proxied.localhost' });
-    direct = await startProvider();
+    remote = await startProvider({ host: REMOTE, tls: ca.tls });
+    local = await startProvider();
     proxy = await startProxy();
   });
   afterAll(async () => {
-    await provider.close();
-    await direct.close();
+    await remote.close();
+    await local.close();
     await proxy.close();
   });
+  const proxied = (extra: NodeJS.ProcessEnv = {}) => home({ HTTPS_PROXY: proxy.url, HTTP_PROXY: proxy.url, NODE_EXTRA_CA_CERTS: join(ca.dir, 'ca.pem'), ...extra });
 
-  it('sends every request to the provider through HTTP_PROXY (and only that way could it work)', async () => {
-    const h = await home({ HTTP_PROXY: proxy.url, HTTPS_PROXY: proxy.url });
+  it('sends every request to a provider elsewhere through HTTPS_PROXY (and only that way could it work)', async () => {
+    const h = await proxied();
     const before = proxy.seen.length;
-    const approveFetch = await fetchVia((undici) => new undici.ProxyAgent(proxy.url));
-    const run = await signIn(provider, h, { approveFetch });
+    const approveFetch = await fetchVia((undici) => new undici.ProxyAgent({ uri: proxy.url, requestTls: { ca: ca.ca } }));
+    const run = await signIn(remote, h, { approveFetch, args: ['--no-dpop'] });
     expect(run.code, run.stderr).toBe(0);
-    const { host } = new URL(provider.issuer);
+    const { host } = new URL(remote.issuer);
     const carried = proxy.seen.slice(before);
     expect(carried.length).toBeGreaterThan(0);
-    expect(carried.every((line) => line === `CONNECT ${host}:443` || line === `CONNECT ${host}` || line.includes(host))).toBe(true);
+    expect(carried.every((line) => line === `CONNECT ${host}`)).toBe(true);
     // The same session is used through the proxy later: a refresh, an online check.
     expect((await runCli(['whoami', '--online'], h.env)).code).toBe(0);
 
@@ -88,29 +113,31 @@ describe('proxy', () => {
   });
 
   it('sends nothing through the proxy when NO_PROXY matches the provider', async () => {
-    const h = await home({ HTTP_PROXY: proxy.url, HTTPS_PROXY: proxy.url, NO_PROXY: '127.0.0.1' });
+    const h = await proxied({ NO_PROXY: REMOTE });
     const before = proxy.seen.length;
-    const run = await signIn(direct, h);
-    expect(run.code).toBe(0);
+    const run = await runCli(['login', '--issuer', remote.issuer, '--client-id', remote.clientId], h.env);
+    expect(run.code).toBe(7); // direct, so the name does not resolve
+    expect(proxy.seen.slice(before)).toEqual([]);
+  });
+
+  it('never sends a request to loopback through the proxy, even plain HTTP with a token in it', async () => {
+    const h = await home({ HTTPS_PROXY: proxy.url, HTTP_PROXY: proxy.url });
+    const before = proxy.seen.length;
+    const run = await signIn(local, h, { args: ['--no-dpop'] });
+    expect(run.code, run.stderr).toBe(0);
+    expect((await runCli(['token', '--min-ttl', '0'], h.env)).code).toBe(0);
+    expect((await runCli(['revoke'], h.env)).code).toBe(0);
     expect(proxy.seen.slice(before)).toEqual([]);
   });
 });
 
 describe('private certificate authority', () => {
-  let dir: string;
   let provider: LocalProvider;
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'devlogin-ca-'));
-    const run = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
-    run('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=devlogin test CA');
-    run('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=localhost');
-    await writeFile(join(dir, 'ext.cnf'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
-    run('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '2', '-extfile', 'ext.cnf');
-    provider = await startProvider({ tls: { key: await readFile(join(dir, 'server.key'), 'utf8'), cert: await readFile(join(dir, 'server.pem'), 'utf8') } });
+    provider = await startProvider({ tls: ca.tls });
   });
   afterAll(async () => {
     await provider.close();
-    await rm(dir, { recursive: true, force: true });
   });
 
   it('refuses the provider without NODE_EXTRA_CA_CERTS: exit 7, the message says certificate', async () => {
@@ -123,9 +150,8 @@ describe('private certificate authority', () => {
   });
 
   it('signs in when NODE_EXTRA_CA_CERTS names the private CA', async () => {
-    const h = await home({ NODE_EXTRA_CA_CERTS: join(dir, 'ca.pem') });
-    const ca = await readFile(join(dir, 'ca.pem'), 'utf8');
-    const run = await signIn(provider, h, { approveFetch: await fetchVia((undici) => new undici.Agent({ connect: { ca } })) });
+    const h = await home({ NODE_EXTRA_CA_CERTS: join(ca.dir, 'ca.pem') });
+    const run = await signIn(provider, h, { approveFetch: await fetchVia((undici) => new undici.Agent({ connect: { ca: ca.ca } })) });
     expect(run.code, run.stderr).toBe(0);
     expect(JSON.parse(run.stdout.trim().split('\n')[1]!)).toMatchObject({ issuer: provider.issuer, subject: 'alice' });
   });

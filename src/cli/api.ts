@@ -27,7 +27,10 @@ export function parseApiOptions(profile: string, url: string | undefined, flags:
   if (!isSecureUrl(parsed)) throw usageError(`Refusing to send the session's token to ${printable(parsed.origin, 100)}: not HTTPS.`);
   const headers = ((flags.header as string[] | undefined) ?? []).map((header): [string, string] => {
     const index = header.indexOf(':');
-    if (index <= 0) throw usageError(`Invalid header "${printable(header, 60)}".`, 'Use -H "Name: value".');
+    // RFC 9110 §5.5: no CR, LF or NUL in a field; a name is a token (RFC 9110 §5.1).
+    if (index <= 0 || /[\r\n\0]/.test(header) || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(header.slice(0, index).trim())) {
+      throw usageError(`Invalid header "${printable(header, 60)}".`, 'Use -H "Name: value", on one line.');
+    }
     const name = header.slice(0, index).trim();
     if (FORBIDDEN_HEADERS.has(name.toLowerCase())) throw usageError(`The ${name} header is set by devlogin.`);
     return [name, header.slice(index + 1).trim()];

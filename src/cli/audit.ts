@@ -1,4 +1,4 @@
-import { readFileOrNull } from '../core/fs-safe.js';
+import { readAuditTail } from '../core/audit.js';
 import { auditFile } from '../core/paths.js';
 import { usageError } from '../errors.js';
 import type { Deps } from '../deps.js';
@@ -23,11 +23,9 @@ export function parseAuditOptions(flags: Record<string, unknown>): AuditOptions 
 
 /** The last events of audit.log, newest last. */
 export async function runAudit(options: AuditOptions, deps: Deps): Promise<void> {
-  const raw = await readFileOrNull(auditFile(deps.paths));
   const events: Record<string, unknown>[] = [];
   let skipped = 0;
-  for (const line of (raw?.toString('utf8') ?? '').split('\n')) {
-    if (!line.trim()) continue;
+  for (const line of readAuditTail(deps.paths, options.limit)) {
     try {
       const event = JSON.parse(line) as unknown;
       if (typeof event === 'object' && event !== null && !Array.isArray(event)) events.push(event as Record<string, unknown>);

@@ -1,5 +1,5 @@
-import { appendFileSync, chmodSync, statSync } from 'node:fs';
-import { ensurePrivateDir } from './fs-safe.js';
+import { lstatSync, renameSync } from 'node:fs';
+import { appendPrivate, assertSafeDirs, assertSafeFile, ensurePrivateDir, isNotFound, readTailLines } from './fs-safe.js';
 import { auditFile, type Paths } from './paths.js';
 import type { SessionRecord } from './session/record.js';
 import { stripControl } from './text.js';
@@ -56,9 +56,38 @@ export async function appendAudit(deps: AuditDeps, event: AuditEvent): Promise<v
   const clean = Object.fromEntries(Object.entries(event).map(([key, value]) =>
     [key, typeof value === 'string' ? stripControl(value).slice(0, MAX_FIELD) : value])) as unknown as AuditEvent;
   const line: AuditLine = { time: new Date(deps.clock.now()).toISOString(), ...clean };
-  appendFileSync(file, `${JSON.stringify(line)}\n`, { mode: 0o600 });
-  if ((statSync(file).mode & 0o077) !== 0) chmodSync(file, 0o600);
+  rotateIfLarge(file);
+  appendPrivate(file, `${JSON.stringify(line)}\n`);
   await deps.auditSink?.(line);
+}
+
+/** audit.log is rotated when it reaches this size: it becomes audit.log.1 (the previous one is dropped). */
+export const AUDIT_ROTATE_BYTES = 8 * 1024 * 1024;
+
+function rotateIfLarge(file: string): void {
+  try {
+    const info = lstatSync(file);
+    if (info.isFile() && info.size >= AUDIT_ROTATE_BYTES) renameSync(file, `${file}.1`);
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+  }
+}
+
+/**
+ * The audit log can be written: checked before a command does work whose
+ * event could then not be recorded (a planted link is refused up front).
+ */
+export function assertAuditWritable(paths: Paths): void {
+  assertSafeDirs(paths.stateDir);
+  assertSafeFile(auditFile(paths));
+}
+
+/** The last `limit` lines of the audit log, across the rotated file too, oldest first. */
+export function readAuditTail(paths: Paths, limit: number): string[] {
+  const file = auditFile(paths);
+  assertSafeDirs(paths.stateDir);
+  const recent = readTailLines(file, limit);
+  return recent.length >= limit ? recent : [...readTailLines(`${file}.1`, limit - recent.length), ...recent];
 }
 
 /** Writes an audit event about a session, from its record (never a token). */

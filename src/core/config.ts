@@ -1,4 +1,4 @@
-import { readFileOrNull, writeFileAtomic } from './fs-safe.js';
+import { assertSafeDirs, readFileOrNull, writeFileAtomic } from './fs-safe.js';
 import { configFile, type Paths } from './paths.js';
 import { usageError } from '../errors.js';
 
@@ -41,6 +41,7 @@ export function validateProfileName(name: string): string {
 /** Reads config.json; a missing file is an empty config, a broken one is exit 2. */
 export async function readConfig(paths: Paths): Promise<ConfigFile> {
   const path = configFile(paths);
+  assertSafeDirs(paths.configDir, paths.stateDir);
   const raw = await readFileOrNull(path);
   if (raw === null) return { profiles: {} };
   let parsed: unknown;

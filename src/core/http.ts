@@ -1,5 +1,6 @@
 import type { CustomFetch } from 'openid-client';
 import { providerError } from '../errors.js';
+import { isLoopbackHost } from './oidc/issuer-url.js';
 
 export interface HttpOptions {
   /** Aborts every request in flight (Ctrl-C). */
@@ -23,13 +24,17 @@ export const MAX_PROVIDER_BODY_BYTES = 1024 * 1024;
 export function createHttpFetch(options: HttpOptions = {}): CustomFetch {
   const proxy = proxySettings(options.env ?? {});
   let base: Promise<typeof fetch> | undefined;
-  const baseFetch = (): Promise<typeof fetch> => (base ??= options.fetch ? Promise.resolve(options.fetch) : proxy ? proxiedFetch(proxy) : Promise.resolve(fetch));
+  const direct = options.fetch ?? fetch;
+  // Loopback is this machine: a request to it never goes through a proxy,
+  // where a plain-HTTP one (allowed to loopback only) would travel in clear.
+  const baseFetch = (url: string): Promise<typeof fetch> =>
+    !proxy || isLoopbackUrl(url) ? Promise.resolve(direct) : (base ??= options.fetch ? Promise.resolve(options.fetch) : proxiedFetch(proxy));
   return async (url, init) => {
     const signal = combineSignals(init.signal, options.signal);
     const started = performance.now();
     const shown = describeUrl(url);
     try {
-      const response = await (await baseFetch())(url, { ...init, ...(signal ? { signal } : {}) });
+      const response = await (await baseFetch(url))(url, { ...init, ...(signal ? { signal } : {}) });
       options.log?.(`${init.method} ${shown} → ${response.status} (${Math.round(performance.now() - started)} ms)`);
       return response;
     } catch (err) {
@@ -73,6 +78,14 @@ function combineSignals(a: AbortSignal | undefined, b: AbortSignal | undefined):
   if (!a) return b;
   if (!b) return a;
   return AbortSignal.any([a, b]);
+}
+
+function isLoopbackUrl(url: string): boolean {
+  try {
+    return isLoopbackHost(new URL(url).hostname);
+  } catch {
+    return false;
+  }
 }
 
 /** Origin and path only: a query string may carry a code or a token. */

@@ -1,6 +1,6 @@
 import * as client from 'openid-client';
 import { DevloginError, EXIT, providerError } from '../errors.js';
-import { appendAudit } from './audit.js';
+import { appendAudit, assertAuditWritable } from './audit.js';
 import { readConfig, saveProfile } from './config.js';
 import { discoverProvider } from './oidc/discovery.js';
 import { verificationHostWarning } from './oidc/verification-host.js';
@@ -10,7 +10,7 @@ import { pollForTokens, requestDeviceAuthorization, type DeviceAuthorization, ty
 import { verifiedIdentity } from './oidc/id-token.js';
 import { lockProfile, nowSeconds, type SessionDeps } from './session/active.js';
 import { endLocked } from './session/end.js';
-import { canonicalTokenType, newSessionId, type SessionRecord } from './session/record.js';
+import { canonicalTokenType, expiryFrom, newSessionId, type SessionRecord } from './session/record.js';
 import { resolveLoginSettings, type Env, type LoginFlags, type LoginSettings } from './settings.js';
 import type { LoadedSession, VaultBackend } from './vault/vault.js';
 
@@ -43,6 +43,7 @@ export interface LoginResult {
 export async function login(profile: string, flags: LoginFlags, deps: LoginDeps): Promise<LoginResult> {
   const { paths, env, vault } = deps;
   const config = await readConfig(paths);
+  assertAuditWritable(paths);
   const policy = await readPolicy(env);
   const settings = resolveLoginSettings({ flags, env, profileName: profile, profile: config.profiles[profile] ?? {}, policy });
   // The vault is checked before the user is asked to approve anything.
@@ -81,7 +82,7 @@ export async function login(profile: string, flags: LoginFlags, deps: LoginDeps)
       claims: identity.claims,
       tokenType: canonicalTokenType(tokens.response.token_type),
       accessToken: tokens.response.access_token,
-      accessTokenExpiresAt: typeof tokens.response.expires_in === 'number' ? now + tokens.response.expires_in : null,
+      accessTokenExpiresAt: expiryFrom(tokens.response.expires_in, now),
       ...(tokens.response.refresh_token ? { refreshToken: tokens.response.refresh_token } : {}),
       ...(tokens.response.id_token ? { idToken: tokens.response.id_token } : {}),
       createdAt: now,

@@ -31,7 +31,7 @@ export async function readPolicy(env: Readonly<Record<string, string | undefined
   const path = env.DEVLOGIN_POLICY || DEFAULT_POLICY_PATH;
   let raw: Buffer | null;
   try {
-    raw = await readFileOrNull(path);
+    raw = await readFileOrNull(path, 'self-or-root');
   } catch (err) {
     throw invalid(path, `cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
   }

@@ -29,6 +29,8 @@ export interface TokenOptions {
   scope?: string;
   alg?: 'none';
   tokenType?: string;
+  /** expires_in (default 300). */
+  expiresIn?: number;
 }
 
 export interface FakeProviderScript {
@@ -138,7 +140,7 @@ export async function startFakeProvider(script: FakeProviderScript, closedPort =
     return {
       access_token: accessToken,
       token_type: options.tokenType ?? 'Bearer',
-      expires_in: 300,
+      expires_in: options.expiresIn ?? 300,
       refresh_token: refreshToken,
       id_token: idToken,
       ...(options.scope ? { scope: options.scope } : {}),

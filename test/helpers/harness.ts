@@ -170,6 +170,7 @@ async function runIn(harness: Harness, argv: string[], options: RunOptions): Pro
     processes: options.processes ?? { pid: process.pid, isAlive },
     httpTimeoutSeconds: 5,
     auditSink,
+    warn: (message) => io.stderr.write(`warning: ${message}\n`),
     signal,
     openBrowser: async (url) => void opened.push(url),
     renderQr: async (text) => {

@@ -61,7 +61,8 @@ export async function requestDeviceAuthorization(
     verificationUriComplete: response.verification_uri_complete === undefined
       ? undefined
       : safeVerificationUrl(response.verification_uri_complete, 'verification_uri_complete') ?? undefined,
-    expiresAt: now() + response.expires_in * 1000,
+    // RFC 8628 §3.2 expires_in: a code that claims to live longer than an hour (or 1e300 s) is taken at an hour.
+    expiresAt: now() + Math.min(Number.isFinite(response.expires_in) && response.expires_in > 0 ? response.expires_in : 0, 3600) * 1000,
     intervalSeconds: typeof interval === 'number' && Number.isFinite(interval) && interval > 0
       ? Math.min(interval, MAX_BACKOFF_SECONDS)
       : DEFAULT_INTERVAL_SECONDS,

@@ -1,6 +1,6 @@
 import * as client from 'openid-client';
 import { providerError } from '../../errors.js';
-import { canonicalTokenType, type NarrowToken, type SessionRecord } from '../session/record.js';
+import { canonicalTokenType, expiryFrom, type NarrowToken, type SessionRecord } from '../session/record.js';
 import { printable } from '../text.js';
 import { translateOidcError } from './errors.js';
 import { dpopProof, type StoredDpopKey } from './dpop.js';
@@ -30,7 +30,8 @@ export async function refreshTokens(config: client.Configuration, record: Sessio
     ...record,
     tokenType: canonicalTokenType(response.token_type),
     accessToken: response.access_token,
-    accessTokenExpiresAt: typeof response.expires_in === 'number' ? nowSeconds + response.expires_in : null,
+    accessTokenExpiresAt: expiryFrom(response.expires_in, nowSeconds),
+    accessTokenRefreshedAt: nowSeconds,
     ...(response.refresh_token ? { refreshToken: response.refresh_token } : {}),
     ...(response.id_token ? { idToken: response.id_token } : {}),
     ...(typeof response.scope === 'string' && response.scope.trim() ? { scope: response.scope.trim() } : {}),
@@ -86,7 +87,8 @@ export async function narrowTokens(config: client.Configuration, record: Session
       ...(request.resource ? { resource: request.resource } : {}),
       tokenType: canonicalTokenType(response.token_type),
       accessToken: response.access_token,
-      accessTokenExpiresAt: typeof response.expires_in === 'number' ? nowSeconds + response.expires_in : null,
+      accessTokenExpiresAt: expiryFrom(response.expires_in, nowSeconds),
+      accessTokenRefreshedAt: nowSeconds,
     },
   };
 }

@@ -1,6 +1,6 @@
 import type * as client from 'openid-client';
 import { DevloginError, EXIT } from '../../errors.js';
-import type { AuditSink } from '../audit.js';
+import { assertAuditWritable, type AuditSink } from '../audit.js';
 import { profileFlag } from '../config.js';
 import type { Paths } from '../paths.js';
 import { withProfileLock, type LockDeps } from '../vault/lock.js';
@@ -17,6 +17,8 @@ export interface SessionDeps extends LockDeps {
   httpTimeoutSeconds: number;
   /** DEVLOGIN_AUDIT_SYSLOG: where audit events go besides audit.log. */
   auditSink?: AuditSink | undefined;
+  /** A warning for the user that does not stop the command (core never prints). */
+  warn?: ((message: string) => void) | undefined;
 }
 
 export const nowSeconds = (deps: Pick<SessionDeps, 'clock'>): number => Math.floor(deps.clock.now() / 1000);
@@ -46,6 +48,7 @@ export function lockProfile<T>(profile: string, deps: SessionDeps, fn: () => Pro
  */
 export function withSession<T>(profile: string, deps: SessionDeps, fn: (loaded: LoadedSession) => Promise<T>): Promise<T> {
   return lockProfile(profile, deps, async () => {
+    assertAuditWritable(deps.paths);
     // The end of the session is in the clear part of the file: check it before unlocking anything.
     const stored = await deps.vault.readMeta(profile);
     if (!stored) throw notSignedIn(profile);

@@ -27,6 +27,8 @@ export interface SessionRecord {
   accessToken: string;
   /** null when the provider did not say (no expires_in). */
   accessTokenExpiresAt: number | null;
+  /** When the access token was last refreshed (unset for the one from sign-in). */
+  accessTokenRefreshedAt?: number;
   refreshToken?: string;
   idToken?: string;
   createdAt: number;
@@ -55,6 +57,7 @@ export interface NarrowToken {
   tokenType: string;
   accessToken: string;
   accessTokenExpiresAt: number | null;
+  accessTokenRefreshedAt?: number;
 }
 
 /** The cache key of a narrow token: its scopes in a fixed order, and its resource. */
@@ -85,8 +88,33 @@ export function isSessionExpired(meta: Pick<SessionMeta, 'sessionExpiresAt'>, no
 }
 
 /** True when the access token is missing its expiry margin (null expiry: assume valid). */
-export function needsRefresh(session: Pick<SessionMeta, 'accessTokenExpiresAt'>, minTtlSeconds: number, nowSeconds: number): boolean {
-  return session.accessTokenExpiresAt !== null && session.accessTokenExpiresAt - nowSeconds <= minTtlSeconds;
+export function needsRefresh(
+  session: Pick<SessionMeta, 'accessTokenExpiresAt'> & { accessTokenRefreshedAt?: number | undefined },
+  minTtlSeconds: number,
+  nowSeconds: number,
+): boolean {
+  const expiresAt = session.accessTokenExpiresAt;
+  if (expiresAt === null) return false;
+  const left = expiresAt - nowSeconds;
+  if (left > minTtlSeconds) return false;
+  // A provider whose tokens live less than --min-ttl cannot give a better one:
+  // a token refreshed less than half its life ago is as fresh as they come,
+  // so concurrent callers use the one another process just got instead of
+  // each spending a refresh (DESIGN.md "The vault").
+  const refreshedAt = session.accessTokenRefreshedAt;
+  return !(refreshedAt !== undefined && left > 0 && left * 2 >= expiresAt - refreshedAt);
+}
+
+/** The longest lifetime a provider's expires_in is taken at: a year (a larger or broken one is clamped, never stored as is). */
+const MAX_LIFETIME_SECONDS = 365 * 24 * 3600;
+
+/**
+ * An access token's end from the provider's expires_in (RFC 6749 §5.1:
+ * seconds): null when absent or not a positive finite number, at most a year.
+ */
+export function expiryFrom(expiresIn: unknown, nowSeconds: number): number | null {
+  if (typeof expiresIn !== 'number' || !Number.isFinite(expiresIn) || expiresIn <= 0) return null;
+  return nowSeconds + Math.min(Math.floor(expiresIn), MAX_LIFETIME_SECONDS);
 }
 
 export const toIso = (epochSeconds: number): string => new Date(epochSeconds * 1000).toISOString();

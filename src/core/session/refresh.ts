@@ -38,7 +38,11 @@ export async function ensureFresh(loaded: LoadedSession, minTtlSeconds: number, 
     return rejectedSession(loaded, deps);
   }
   await deps.vault.update(loaded, refreshed);
-  await audit(deps, 'refresh', refreshed);
+  // A refresh may not widen a session behind the user's back (login warns as well).
+  const had = new Set(record.scope.split(' '));
+  const widened = refreshed.scope.split(' ').filter((scope) => scope && !had.has(scope));
+  if (widened.length > 0) deps.warn?.(`the provider granted more on refresh than the session had: ${widened.join(' ')}`);
+  await audit(deps, 'refresh', refreshed, widened.length > 0 ? { reason: 'scope_widened' } : {});
   return { ...loaded, record: refreshed };
 }
 

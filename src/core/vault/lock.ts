@@ -1,7 +1,7 @@
 import { closeSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { vaultError } from '../../errors.js';
-import { ensurePrivateDir } from '../fs-safe.js';
+import { assertSafeDirs, ensurePrivateDir, fileError } from '../fs-safe.js';
 import { locksDir, type Paths } from '../paths.js';
 
 /** This process and the others, as the lock needs them: injected, so core never touches process. */
@@ -34,6 +34,8 @@ export interface LockOptions {
 export async function withProfileLock<T>(paths: Paths, profile: string, deps: LockDeps, fn: () => Promise<T>, options: LockOptions = {}): Promise<T> {
   const { timeoutMs = 30_000, staleMs = 120_000 } = options;
   const dir = locksDir(paths);
+  assertSafeDirs(paths.configDir, paths.stateDir);
+  await ensurePrivateDir(paths.stateDir);
   await ensurePrivateDir(dir);
   const path = join(dir, `${profile}.lock`);
   const started = deps.clock.now();
@@ -73,7 +75,7 @@ function tryAcquire(path: string, pid: number): boolean {
     return true;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
-    throw err;
+    throw fileError(path, 'take the lock', err);
   }
 }
 

@@ -1,7 +1,7 @@
 import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { DevloginError, usageError, vaultError } from '../../errors.js';
-import { writeFileAtomic, readFileOrNull, isNotFound } from '../fs-safe.js';
+import { assertSafeDirs, writeFileAtomic, readFileOrNull, isNotFound } from '../fs-safe.js';
 import { sessionsDir, type Paths } from '../paths.js';
 import { metaOf, type SessionMeta, type SessionRecord } from '../session/record.js';
 import type { Env } from '../settings.js';
@@ -74,9 +74,11 @@ export function createVault({ paths, env, keyStore }: VaultOptions): Vault {
 
   async function readEnvelope(profile: string): Promise<Envelope | null> {
     let raw: Buffer | null;
+    assertSafeDirs(paths.stateDir, dir);
     try {
       raw = await readFileOrNull(fileOf(profile));
     } catch (err) {
+      if (err instanceof DevloginError) throw err;
       throw vaultError(`Cannot read the session file ${fileOf(profile)}: ${(err as Error).message}`, { cause: err });
     }
     if (raw === null) return null;
@@ -95,6 +97,7 @@ export function createVault({ paths, env, keyStore }: VaultOptions): Vault {
     try {
       await writeFileAtomic(fileOf(record.profile), `${JSON.stringify(envelope)}\n`);
     } catch (err) {
+      if (err instanceof DevloginError) throw err;
       throw vaultError(`Cannot write the session file: ${(err as Error).message}`, { cause: err });
     }
   }
@@ -174,6 +177,7 @@ export function createVault({ paths, env, keyStore }: VaultOptions): Vault {
     },
 
     async profiles() {
+      assertSafeDirs(paths.stateDir, dir);
       try {
         const names = readdirSync(dir);
         return names.filter((name) => name.endsWith('.json.enc')).map((name) => name.slice(0, -'.json.enc'.length)).sort();
