@@ -156,6 +156,15 @@ export function buildProgram(deps: Deps, setExitCode: (code: number) => void = (
       await runAudit(parseAuditOptions(flags), deps);
     });
 
+  const vault = program.command('vault')
+    .description('the vault: "vault new-key" prints a key for DEVLOGIN_VAULT_KEY');
+  vault.command('new-key')
+    .description('print a new random vault key for DEVLOGIN_VAULT_KEY (the key vault, for CI)')
+    .action(async () => {
+      const { runVaultNewKey } = await import('./vault.js');
+      runVaultNewKey(deps);
+    });
+
   program.command('completion')
     .description('print the shell completion script (bash, zsh or fish)')
     .argument('[shell]', 'bash, zsh or fish')
