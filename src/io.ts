@@ -108,8 +108,9 @@ export async function promptSecretOnTty(question: string): Promise<string | null
   };
   process.once('exit', restore);
   try {
-    writeSync(fd, question);
+    // Echo off before the question shows: keys typed as soon as it appears must not be echoed.
     input.setRawMode(true);
+    writeSync(fd, question);
     return await new Promise<string>((resolve, reject) => {
       let answer = '';
       input.on('error', reject);
