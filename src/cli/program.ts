@@ -1,4 +1,4 @@
-import { Command, CommanderError, Option } from 'commander';
+import { Argument, Command, CommanderError, Option } from 'commander';
 import type { Deps } from '../deps.js';
 import { EXIT } from '../errors.js';
 import { resolveProfile } from '../core/settings.js';
@@ -156,10 +156,9 @@ export function buildProgram(deps: Deps, setExitCode: (code: number) => void = (
       await runAudit(parseAuditOptions(flags), deps);
     });
 
-  const vault = program.command('vault')
-    .description('the vault: "vault new-key" prints a key for DEVLOGIN_VAULT_KEY');
-  vault.command('new-key')
-    .description('print a new random vault key for DEVLOGIN_VAULT_KEY (the key vault, for CI)')
+  program.command('vault')
+    .description('new-key: print a new random key for DEVLOGIN_VAULT_KEY (the key vault, for CI)')
+    .addArgument(new Argument('<action>', 'new-key').choices(['new-key']))
     .action(async () => {
       const { runVaultNewKey } = await import('./vault.js');
       runVaultNewKey(deps);
