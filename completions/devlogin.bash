@@ -18,7 +18,7 @@ _devlogin() {
     esac
   done
   case "$command" in
-    "") if [[ "$cur" == -* ]]; then words='--version --profile --verbose --no-color --help'; else words='login whoami token exec api logout revoke sessions audit completion'; fi ;;
+    "") if [[ "$cur" == -* ]]; then words='--version --profile --verbose --no-color --help'; else words='login whoami token exec api logout revoke sessions audit vault completion'; fi ;;
     login) words='--issuer --client-id --scope --audience --max-session --no-browser --no-qr --dpop --no-dpop --json --version --profile --verbose --no-color --help' ;;
     whoami) words='--online --json --version --profile --verbose --no-color --help' ;;
     token) words='--min-ttl --scope --audience --json --version --profile --verbose --no-color --help' ;;
@@ -28,6 +28,7 @@ _devlogin() {
     revoke) words='--all --version --profile --verbose --no-color --help' ;;
     sessions) words='--json --version --profile --verbose --no-color --help' ;;
     audit) words='--limit --json --version --profile --verbose --no-color --help' ;;
+    vault) words='--version --profile --verbose --no-color --help new-key' ;;
     completion) words='--version --profile --verbose --no-color --help bash zsh fish' ;;
     *) words="" ;;
   esac

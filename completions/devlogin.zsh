@@ -14,6 +14,7 @@ _devlogin() {
     'revoke:revoke the session at the provider, then end it here (exit 7 if the provider could not be told)'
     'sessions:list profiles with their state and expiries (unlocks nothing)'
     'audit:show the local audit log, newest last'
+    'vault:new-key: print a new random key for DEVLOGIN_VAULT_KEY (the key vault, for CI)'
     'completion:print the shell completion script (bash, zsh or fish)'
   )
   case "${words[CURRENT-1]}" in
@@ -147,6 +148,15 @@ _devlogin() {
     '--help:show help'
       )
       positional=() ;;
+    vault)
+      flags=(
+    '--version:print the version'
+    '--profile:profile to use (default: $DEVLOGIN_PROFILE or "default")'
+    '--verbose:log each HTTP exchange (secrets redacted) and full errors'
+    '--no-color:no colour on stderr'
+    '--help:show help'
+      )
+      positional=(new-key) ;;
     completion)
       flags=(
     '--version:print the version'

@@ -6,7 +6,7 @@ import { resolvePaths } from './core/paths.js';
 import type { SessionDeps } from './core/session/active.js';
 import { resolveHttpTimeout, type Env } from './core/settings.js';
 import { createVault } from './core/vault/vault.js';
-import type { IO } from './io.js';
+import { promptSecretOnTty, type IO } from './io.js';
 
 /**
  * Everything a command needs from the world, built once by main.ts for the
@@ -23,6 +23,12 @@ export interface Deps extends SessionDeps {
   openBrowser(url: string): Promise<void>;
   /** A QR code of the text, as lines for a terminal. */
   renderQr(text: string): Promise<string>;
+  /**
+   * Asks the person at the terminal for a secret without echo (the
+   * passphrase vault, when DEVLOGIN_VAULT_PASSPHRASE is unset); null when
+   * there is no terminal.
+   */
+  promptSecret(question: string): Promise<string | null>;
   /** All of standard input (api -d @-). */
   readStdin(): Promise<Buffer>;
   /**
@@ -55,7 +61,7 @@ export function createProcessDeps({ io, signal, trapSignals }: ProcessDepsOption
     clock: { now: Date.now },
     sleep,
     fetch,
-    vault: createVault({ paths, env }),
+    vault: createVault({ paths, env, promptSecret: promptSecretOnTty }),
     processes: { pid: process.pid, isAlive },
     httpTimeoutSeconds: resolveHttpTimeout(env),
     warn: (message) => io.stderr.write(`warning: ${message}\n`),
@@ -71,6 +77,7 @@ export function createProcessDeps({ io, signal, trapSignals }: ProcessDepsOption
       const { default: qrcode } = await import('qrcode-terminal');
       return new Promise((resolve) => qrcode.generate(text, { small: true }, resolve));
     },
+    promptSecret: promptSecretOnTty,
     readStdin: async () => {
       const chunks: Buffer[] = [];
       for await (const chunk of process.stdin) chunks.push(chunk as Buffer);

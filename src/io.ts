@@ -1,4 +1,6 @@
-import { isatty } from 'node:tty';
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { isatty, ReadStream } from 'node:tty';
+import { interruptedError } from './errors.js';
 
 /**
  * Everything devlogin says goes through an IO: results on stdout, words for
@@ -74,6 +76,64 @@ export function createProcessIO(env: Env, flags: { noColor: boolean; verbose: bo
     ssh: Boolean(env.SSH_CONNECTION || env.SSH_TTY || env.SSH_CLIENT),
     verbose: flags.verbose,
   };
+}
+
+/**
+ * Asks for a secret on the controlling terminal, /dev/tty (never stdin,
+ * which may be a pipe, and never argv), with echo off: the terminal is put
+ * in raw mode and restored on every path, Enter, Ctrl-C (exit 130), an
+ * error, or the process exiting meanwhile. Resolves null when there is no
+ * terminal to ask on.
+ */
+export async function promptSecretOnTty(question: string): Promise<string | null> {
+  let fd: number;
+  try {
+    fd = openSync('/dev/tty', 'r+');
+  } catch {
+    return null; // no controlling terminal: CI, a service, a container without -t
+  }
+  let input: ReadStream;
+  try {
+    input = new ReadStream(fd);
+  } catch {
+    closeSync(fd);
+    return null;
+  }
+  const restore = () => {
+    try {
+      input.setRawMode(false);
+    } catch {
+      // the terminal is gone
+    }
+  };
+  process.once('exit', restore);
+  try {
+    // Echo off before the question shows: keys typed as soon as it appears must not be echoed.
+    input.setRawMode(true);
+    writeSync(fd, question);
+    return await new Promise<string>((resolve, reject) => {
+      let answer = '';
+      input.on('error', reject);
+      input.on('data', (chunk: Buffer) => {
+        for (const char of chunk.toString('utf8')) {
+          if (char === '\r' || char === '\n' || char === '\u0004') return resolve(answer);
+          if (char === '\u0003') return reject(interruptedError());
+          if (char === '\u007f' || char === '\b') answer = [...answer].slice(0, -1).join('');
+          else if (char === '\u0015') answer = '';
+          else if (char >= ' ') answer += char;
+        }
+      });
+    });
+  } finally {
+    restore();
+    process.off('exit', restore);
+    try {
+      writeSync(fd, '\n');
+    } catch {
+      // the terminal is gone
+    }
+    input.destroy(); // closes fd
+  }
 }
 
 function isTruthy(value: string | undefined): boolean {

@@ -318,7 +318,7 @@ describe('devlogin login: bad input and unavailable things', () => {
     await expectNothingStored(h);
   });
 
-  it('exits 6 naming both fixes when there is no keychain and no passphrase, before asking anyone to approve', async () => {
+  it('exits 6 naming the fixes when no vault answers (no keychain, kernel keyring refused, no key, no passphrase, no terminal), before asking anyone to approve', async () => {
     const h = await createHarness();
     // What the OS key store reports when no Secret Service answers (src/core/vault/keychain.ts).
     h.keyStore.broken = vaultError('The OS keychain is not available: no Secret Service on the session bus', { code: 'keychain_unavailable' });
@@ -326,16 +326,19 @@ describe('devlogin login: bad input and unavailable things', () => {
     const result = await loginTo(h, provider, [], { fetch: recorder.fetch });
     expect(result.code).toBe(6);
     expect(oneLine(result.stderr)).toBe('devlogin: No vault to store the session in. The OS keychain is not available: no Secret Service on the session bus '
-      + 'Start or unlock your OS keychain (on Linux, a Secret Service such as gnome-keyring), or set DEVLOGIN_VAULT_PASSPHRASE to use the passphrase vault.');
+      + 'The Linux kernel keyring refused the write (AccessDenied): this process has no session keyring of its own (cron, a service, sudo), or a seccomp profile blocks keyutils (as Docker\'s default does). '
+      + 'Start or unlock your OS keychain (on Linux, a Secret Service such as gnome-keyring); on Linux, run in a login session for the kernel keyring; '
+      + 'or set DEVLOGIN_VAULT_KEY (devlogin vault new-key) or DEVLOGIN_VAULT_PASSPHRASE, or run on a terminal to be asked for a passphrase.');
     expect(recorder.urls).toEqual([]);
   });
 
-  it('exits 6 when DEVLOGIN_VAULT=passphrase has no passphrase', async () => {
+  it('exits 6 when DEVLOGIN_VAULT=passphrase has no passphrase and no terminal', async () => {
     const h = await createHarness({ DEVLOGIN_VAULT: 'passphrase' });
     const recorder = recordingFetch();
     const result = await loginTo(h, provider, [], { fetch: recorder.fetch });
     expect(result.code).toBe(6);
-    expect(oneLine(result.stderr)).toBe('devlogin: The passphrase vault needs DEVLOGIN_VAULT_PASSPHRASE, and it is not set. Set DEVLOGIN_VAULT_PASSPHRASE to the passphrase (the one used at login, for an existing session).');
+    expect(oneLine(result.stderr)).toBe('devlogin: The passphrase vault needs DEVLOGIN_VAULT_PASSPHRASE or a terminal to ask on, and there is neither. '
+      + 'Set DEVLOGIN_VAULT_PASSPHRASE to the passphrase (the one used at login, for an existing session), or run devlogin on a terminal.');
     expect(recorder.urls).toEqual([]);
   });
 });
@@ -699,7 +702,7 @@ describe('policy file', () => {
 
   it('allowPassphraseVault false refuses the passphrase vault, before any code is shown', async () => {
     const h = await withPolicy({ allowPassphraseVault: false }, { DEVLOGIN_VAULT: 'passphrase', DEVLOGIN_VAULT_PASSPHRASE: 'correct horse battery staple' });
-    expect(await refused(h, loginArgs(provider))).toMatchObject({ code: 2, stdout: '', stderr: refusal(h, 'allowPassphraseVault', 'sessions may only be stored in the OS keychain, and the passphrase vault was chosen.') });
+    expect(await refused(h, loginArgs(provider))).toMatchObject({ code: 2, stdout: '', stderr: refusal(h, 'allowPassphraseVault', 'sessions may not be stored in the passphrase vault, and DEVLOGIN_VAULT=passphrase was given.') });
   });
 
   it.each([

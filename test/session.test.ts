@@ -283,9 +283,9 @@ describe('sessions, audit and vault errors', () => {
       { profile: 'spare', state: 'not_signed_in', issuer: 'https://login.example.com', client_id: 'spare', subject: null, access_token_expires_at: null, session_expires_at: null, vault: null },
     ]);
     const table = await h.run(['sessions']);
-    expect(table.stdout.split('\n')[0]).toMatch(/^PROFILE\s+STATE\s+SUBJECT\s+ISSUER\s+SESSION ENDS$/);
-    expect(table.stdout).toMatch(/\ndefault\s+active\s+alice\s+http:\/\/127/);
-    expect(table.stdout).toMatch(/\nspare\s+not signed in\s+-\s+https:\/\/login\.example\.com\s+-\n$/);
+    expect(table.stdout.split('\n')[0]).toMatch(/^PROFILE\s+STATE\s+SUBJECT\s+ISSUER\s+SESSION ENDS\s+VAULT$/);
+    expect(table.stdout).toMatch(/\ndefault\s+active\s+alice\s+http:\/\/127\S+\s+\S+Z \(in 1h\)\s+keychain\n/);
+    expect(table.stdout).toMatch(/\nspare\s+not signed in\s+-\s+https:\/\/login\.example\.com\s+-\s+-\n$/);
   });
 
   it('audit shows the newest events last, and never a token', async () => {

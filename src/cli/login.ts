@@ -7,6 +7,7 @@ import type { LoginFlags, LoginSettings } from '../core/settings.js';
 import type { Deps } from '../deps.js';
 import { isInteractive, terminalOf } from '../io.js';
 import { writeJsonLine } from './output.js';
+import { storedIn } from './vault-names.js';
 
 export interface LoginCommandOptions {
   profile: string;
@@ -117,7 +118,7 @@ function createLoginView(deps: Deps, options: LoginCommandOptions): LoginView {
       const email = record.claims.email ? ` <${record.claims.email}>` : '';
       const ends = record.sessionExpiresAt - record.createdAt;
       say(`${c.green('✓')} Signed in as ${c.bold(who)}${email}`);
-      say(`  Session ends ${toIso(record.sessionExpiresAt)} (in ${formatDuration(ends)}); stored in the ${backend === 'keychain' ? 'OS keychain' : `${backend} vault`}.`);
+      say(`  Session ends ${toIso(record.sessionExpiresAt)} (in ${formatDuration(ends)}); ${storedIn(backend)}.`);
       if (record.dpop) say(`  Tokens are bound to a key in the vault (DPoP, ${record.dpop.alg}): call APIs with "devlogin api URL".`);
       if (options.json) {
         writeJsonLine(io, {

@@ -1,4 +1,4 @@
-import { Command, CommanderError, Option } from 'commander';
+import { Argument, Command, CommanderError, Option } from 'commander';
 import type { Deps } from '../deps.js';
 import { EXIT } from '../errors.js';
 import { resolveProfile } from '../core/settings.js';
@@ -163,6 +163,14 @@ export function buildProgram(deps: Deps, setExitCode: (code: number) => void = (
     .action(async (flags: Flags) => {
       const { parseAuditOptions, runAudit } = await import('./audit.js');
       await runAudit(parseAuditOptions(flags), deps);
+    });
+
+  program.command('vault')
+    .description('new-key: print a new random key for DEVLOGIN_VAULT_KEY (the key vault, for CI)')
+    .addArgument(new Argument('<action>', 'new-key').choices(['new-key']))
+    .action(async () => {
+      const { runVaultNewKey } = await import('./vault.js');
+      runVaultNewKey(deps);
     });
 
   program.command('completion')

@@ -57,12 +57,13 @@ export async function runSessions(options: SessionsOptions, deps: Deps): Promise
     io.stderr.write('No profiles yet. Run "devlogin login --issuer URL --client-id ID" to sign in.\n');
     return;
   }
-  const table = [['PROFILE', 'STATE', 'SUBJECT', 'ISSUER', 'SESSION ENDS'], ...rows.map(({ profile, state, stored, issuer }) => [
+  const table = [['PROFILE', 'STATE', 'SUBJECT', 'ISSUER', 'SESSION ENDS', 'VAULT'], ...rows.map(({ profile, state, stored, issuer }) => [
     profile,
     state,
     stored?.meta.subject ?? '-',
     issuer ?? '-',
     stored ? `${toIso(stored.meta.sessionExpiresAt)} (${state === 'expired' ? 'ended' : `in ${formatDuration(stored.meta.sessionExpiresAt - now)}`})` : '-',
+    stored?.backend ?? '-',
   ])];
   const widths = table[0]!.map((_, column) => Math.max(...table.map((row) => row[column]!.length)));
   io.stdout.write(table.map((row) => row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd()).join('\n') + '\n');

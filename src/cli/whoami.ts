@@ -8,6 +8,7 @@ import type { Deps } from '../deps.js';
 import { DevloginError, EXIT } from '../errors.js';
 import type { IO } from '../io.js';
 import { writeJsonLine } from './output.js';
+import { VAULT_NAMES } from './vault-names.js';
 
 export interface WhoamiOptions {
   profile: string;
@@ -60,7 +61,7 @@ function writeWhoami(io: IO, { record, backend, online }: WhoamiReport, nowSecon
     `  scope    ${record.scope}`,
     `  token    ${tokenState(record, nowSeconds)}`,
     `  session  ends ${toIso(record.sessionExpiresAt)} (in ${formatDuration(record.sessionExpiresAt - nowSeconds)})`,
-    `  vault    ${backend === 'keychain' ? 'OS keychain' : backend}`,
+    `  vault    ${VAULT_NAMES[backend]}`,
     `  binding  ${record.dpop ? `DPoP (${record.dpop.alg}): use "devlogin api"` : 'Bearer'}`,
   ];
   if (online) lines.push(`  online   valid, confirmed by the provider (${online.checkedWith.join(', ') || 'token accepted'})`);

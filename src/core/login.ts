@@ -47,8 +47,13 @@ export async function login(profile: string, flags: LoginFlags, deps: LoginDeps)
   const policy = await readPolicy(env);
   const settings = resolveLoginSettings({ flags, env, profileName: profile, profile: config.profiles[profile] ?? {}, policy });
   // The vault is checked before the user is asked to approve anything.
-  const backend = await vault.chooseBackend();
-  if (policy?.allowPassphraseVault === false && backend === 'passphrase') {
+  // A policy without the passphrase vault is checked first: nobody is asked for a passphrase it would refuse.
+  const passphraseRefused = policy?.allowPassphraseVault === false;
+  if (passphraseRefused && env.DEVLOGIN_VAULT?.trim() === 'passphrase') {
+    throw policyRefusal(policy, 'allowPassphraseVault', 'sessions may not be stored in the passphrase vault, and DEVLOGIN_VAULT=passphrase was given.');
+  }
+  const backend = await vault.chooseBackend({ exclude: passphraseRefused ? ['passphrase'] : [] });
+  if (passphraseRefused && backend === 'passphrase') {
     throw policyRefusal(policy, 'allowPassphraseVault', 'sessions may only be stored in the OS keychain, and the passphrase vault was chosen.');
   }
   deps.events.onStart?.(settings, backend);

@@ -1,9 +1,10 @@
-import { usageError } from '../errors.js';
+import { DevloginError, EXIT, usageError } from '../errors.js';
 import { DEFAULT_PROFILE, validateProfileName, type ProfileConfig } from './config.js';
 import { formatDuration, parseDuration } from './duration.js';
 import { parseIssuer } from './oidc/issuer-url.js';
 import type { DpopMode } from './oidc/dpop.js';
 import { normalizeIssuer, policyRefusal, type Policy } from './policy.js';
+import { decodeVaultKey } from './vault/crypto.js';
 
 /**
  * Every setting is resolved here, once: flag > environment > the profile in
@@ -29,6 +30,24 @@ export function resolveProfile(flag: string | undefined, env: Env): string {
 export function resolveHttpTimeout(env: Env): number {
   const text = nonEmpty(env.DEVLOGIN_HTTP_TIMEOUT);
   return text === undefined ? DEFAULT_HTTP_TIMEOUT_SECONDS : parseDuration(text, 'DEVLOGIN_HTTP_TIMEOUT');
+}
+
+/**
+ * DEVLOGIN_VAULT_KEY, the `key` vault's key (DESIGN.md "Environment"): 32
+ * random bytes as 43 characters of unpadded base64url. Unset is undefined;
+ * anything else is exit 2 naming the variable, never echoing its value.
+ */
+export function resolveVaultKey(env: Env): Buffer | undefined {
+  const text = nonEmpty(env.DEVLOGIN_VAULT_KEY);
+  if (text === undefined) return undefined;
+  const key = decodeVaultKey(text);
+  if (!key) {
+    throw new DevloginError(EXIT.usage, 'DEVLOGIN_VAULT_KEY is not a vault key: it must be 43 characters of unpadded base64url (32 random bytes).', {
+      hint: 'Make one with "devlogin vault new-key" and keep it in your CI secret store.',
+      code: 'vault_key_malformed',
+    });
+  }
+  return key;
 }
 
 /** --min-ttl, already parsed at the edge, or the default. */

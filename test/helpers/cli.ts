@@ -72,8 +72,10 @@ export interface RunningCli {
   done: Promise<CliResult>;
 }
 
-export function startCli(args: string[], env: NodeJS.ProcessEnv): RunningCli {
-  const child = spawn(NODE, [BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+/** `wrap` runs the CLI under another command, e.g. ['keyctl', 'session', '-'] for a fresh session keyring. */
+export function startCli(args: string[], env: NodeJS.ProcessEnv, wrap: string[] = []): RunningCli {
+  const [command, ...rest] = [...wrap, NODE, BIN, ...args];
+  const child = spawn(command!, rest, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   const waiters: { event: string; resolve: (value: Record<string, unknown>) => void }[] = [];
@@ -111,8 +113,8 @@ export function startCli(args: string[], env: NodeJS.ProcessEnv): RunningCli {
   };
 }
 
-export function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<CliResult> {
-  return startCli(args, env).done;
+export function runCli(args: string[], env: NodeJS.ProcessEnv, wrap: string[] = []): Promise<CliResult> {
+  return startCli(args, env, wrap).done;
 }
 
 /** Every file under a folder, with its content. */

@@ -16,6 +16,7 @@ import { createHttpFetch } from '../../src/core/http.js';
 import { resolvePaths } from '../../src/core/paths.js';
 import type { Env } from '../../src/core/settings.js';
 import type { KeyStore } from '../../src/core/vault/keychain.js';
+import { refused } from '../../src/core/vault/kernel.js';
 import { createVault } from '../../src/core/vault/vault.js';
 import type { Deps } from '../../src/deps.js';
 import { createBufferIO, type IO } from '../../src/io.js';
@@ -80,6 +81,11 @@ export interface RunOptions {
   processes?: Deps['processes'];
   /** How long the audit forwarder waits for a collector. */
   auditTimeoutMs?: number;
+  /**
+   * What the person types at the terminal, one answer per passphrase prompt,
+   * in order. Without it there is no terminal: prompts answer null.
+   */
+  answers?: string[];
 }
 
 export interface RunState {
@@ -98,15 +104,26 @@ export interface RunResult {
   /** Texts the run drew as QR codes. */
   qr: string[];
   sleeps: number[];
+  /** The questions the run asked on the terminal. */
+  prompts: string[];
 }
 
 export interface Harness {
   home: string;
   env: Record<string, string | undefined>;
   keyStore: MemoryKeyStore;
+  /**
+   * The Linux kernel keyring, in memory. It refuses every call by default,
+   * as the kernel does for a process without a session keyring of its own
+   * (these tests' own case); a test clears `broken` to have one.
+   */
+  kernelStore: MemoryKeyStore;
   clock: VirtualClock;
   run(argv: string[], options?: RunOptions): Promise<RunResult>;
 }
+
+/** What the kernel backend reports where the kernel refuses it (src/core/vault/kernel.ts). */
+export const KERNEL_REFUSED = refused('write', new Error("Couldn't access platform storage: AccessDenied"));
 
 const homes: string[] = [];
 // At the top level: this module is loaded while the test file is collected, so
@@ -127,6 +144,7 @@ export async function createHarness(env: Env = {}): Promise<Harness> {
     home,
     env: { HOME: home, DEVLOGIN_HOME: home, ...env },
     keyStore: createMemoryKeyStore(),
+    kernelStore: Object.assign(createMemoryKeyStore(), { broken: KERNEL_REFUSED }),
     clock: createVirtualClock(),
     run: (argv, options = {}) => runIn(harness, argv, options),
   };
@@ -139,6 +157,15 @@ async function runIn(harness: Harness, argv: string[], options: RunOptions): Pro
   const opened: string[] = [];
   const qr: string[] = [];
   const sleeps: number[] = [];
+  const prompts: string[] = [];
+  const answers = options.answers ? [...options.answers] : undefined;
+  const promptSecret = async (question: string): Promise<string | null> => {
+    prompts.push(question);
+    if (!answers) return null;
+    const answer = answers.shift();
+    if (answer === undefined) throw new Error(`no scripted answer left for the prompt ${JSON.stringify(question)}`);
+    return answer;
+  };
   const signal = options.signal ?? new AbortController().signal;
   const paths = resolvePaths(env, harness.home);
   const state: RunState = {
@@ -151,7 +178,7 @@ async function runIn(harness: Harness, argv: string[], options: RunOptions): Pro
     auditSink = auditSinkFor(env, { hostname: 'devlogin-test', pid: process.pid, warn: io.verbose ? (line) => io.stderr.write(`[devlogin] ${line}\n`) : undefined, timeoutMs: options.auditTimeoutMs });
   } catch (err) {
     // As main.ts does when the process's Deps cannot be built.
-    return { code: reportError(io, err), stdout: io.out(), stderr: io.err(), opened, qr, sleeps };
+    return { code: reportError(io, err), stdout: io.out(), stderr: io.err(), opened, qr, sleeps, prompts };
   }
   const deps: Deps = {
     io,
@@ -166,7 +193,7 @@ async function runIn(harness: Harness, argv: string[], options: RunOptions): Pro
       if (abort?.aborted) throw abort.reason;
     },
     fetch: createHttpFetch({ signal, env, ...(options.fetch ? { fetch: options.fetch } : {}), log: io.verbose ? (line) => io.stderr.write(`[devlogin] ${line}\n`) : undefined }),
-    vault: createVault({ paths, env, keyStore: harness.keyStore }),
+    vault: createVault({ paths, env, keyStore: harness.keyStore, kernelStore: harness.kernelStore, promptSecret }),
     processes: options.processes ?? { pid: process.pid, isAlive },
     httpTimeoutSeconds: 5,
     auditSink,
@@ -177,11 +204,12 @@ async function runIn(harness: Harness, argv: string[], options: RunOptions): Pro
       qr.push(text);
       return `[QR ${text}]`;
     },
+    promptSecret,
     readStdin: async () => Buffer.from(options.stdin ?? '', 'utf8'),
     trapSignals: () => undefined,
   };
   const code = await runProgram(argv, deps);
-  return { code, stdout: io.out(), stderr: io.err(), opened, qr, sleeps };
+  return { code, stdout: io.out(), stderr: io.err(), opened, qr, sleeps, prompts };
 }
 
 function isAlive(pid: number): boolean {
@@ -202,6 +230,7 @@ export interface SignInOptions {
   tty?: TtyFlags;
   /** Called at each sleep after the decision was made (e.g. to abort). */
   onSleep?: RunOptions['onSleep'];
+  answers?: string[];
 }
 
 /**
@@ -215,6 +244,7 @@ export async function signIn(harness: Harness, provider: LocalProvider, options:
   return harness.run(['login', '--json', '--issuer', provider.issuer, '--client-id', provider.clientId, ...(options.args ?? [])], {
     env: options.env,
     tty: options.tty,
+    ...(options.answers ? { answers: options.answers } : {}),
     onSleep: async (ms, run) => {
       if (!decided) {
         decided = true;

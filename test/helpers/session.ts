@@ -18,10 +18,10 @@ export interface LoginRun extends CliResult {
 export async function signIn(
   provider: LocalProvider,
   home: TestHome,
-  options: { args?: string[]; decision?: 'approve' | 'deny' | 'none'; user?: string; env?: NodeJS.ProcessEnv; approveFetch?: typeof fetch } = {},
+  options: { args?: string[]; decision?: 'approve' | 'deny' | 'none'; user?: string; env?: NodeJS.ProcessEnv; approveFetch?: typeof fetch; wrap?: string[] } = {},
 ): Promise<LoginRun> {
   const args = ['login', '--json', '--issuer', provider.issuer, '--client-id', provider.clientId, ...(options.args ?? [])];
-  const cli = startCli(args, { ...home.env, ...options.env });
+  const cli = startCli(args, { ...home.env, ...options.env }, options.wrap);
   const verification = await cli.waitForEvent('verification');
   const userCode = String(verification.user_code);
   const decision = options.decision ?? 'approve';

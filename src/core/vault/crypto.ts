@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, randomBytes, scrypt as scryptCallback } from 'node:crypto';
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes, scrypt as scryptCallback } from 'node:crypto';
 
 /** AES-256-GCM output, every field base64. */
 export interface Sealed {
@@ -71,4 +71,40 @@ function isPowerOfTwo(n: number): boolean {
 
 function inRange(n: number, min: number, max: number): boolean {
   return Number.isInteger(n) && n >= min && n <= max;
+}
+
+/**
+ * HKDF parameters of a key wrapped under DEVLOGIN_VAULT_KEY, stored beside
+ * it. The vault key is already 256 random bits, so a slow KDF would add
+ * nothing but time: HKDF (RFC 5869) with a fresh salt per session only
+ * derives a distinct wrapping key for each one.
+ */
+export interface HkdfParams {
+  kdf: 'hkdf-sha256';
+  salt: string;
+  info: string;
+}
+
+export const VAULT_KEY_INFO = 'devlogin session key wrapping v1';
+
+export function newHkdfParams(): HkdfParams {
+  return { kdf: 'hkdf-sha256', salt: randomBytes(KEY_BYTES).toString('base64'), info: VAULT_KEY_INFO };
+}
+
+/** The key-wrapping key for one session, from the vault key. */
+export function deriveWrappingKey(vaultKey: Uint8Array, params: HkdfParams): Buffer {
+  return Buffer.from(hkdfSync('sha256', vaultKey, Buffer.from(params.salt, 'base64'), params.info, KEY_BYTES));
+}
+
+/** A fresh vault key, as DEVLOGIN_VAULT_KEY holds it: 32 random bytes, unpadded base64url (43 characters). */
+export function newVaultKey(): string {
+  return randomBytes(KEY_BYTES).toString('base64url');
+}
+
+/** The 32 bytes of a vault key in its text form, or null when the text is not exactly one. */
+export function decodeVaultKey(text: string): Buffer | null {
+  if (!/^[A-Za-z0-9_-]{43}$/.test(text)) return null;
+  const key = Buffer.from(text, 'base64url');
+  // 43 characters carry 258 bits: the last 2 must be zero, so each key has one spelling.
+  return key.length === KEY_BYTES && key.toString('base64url') === text ? key : null;
 }

@@ -1,7 +1,9 @@
 import type { SessionMeta } from '../session/record.js';
-import type { ScryptParams, Sealed } from './crypto.js';
+import type { HkdfParams, ScryptParams, Sealed } from './crypto.js';
 
-export type VaultBackend = 'keychain' | 'passphrase';
+/** The automatic choice tries them in this order (DESIGN.md "Environment": DEVLOGIN_VAULT). */
+export const VAULT_BACKENDS = ['keychain', 'kernel', 'key', 'passphrase'] as const;
+export type VaultBackend = (typeof VAULT_BACKENDS)[number];
 
 /**
  * The file `sessions/<profile>.json.enc`: the session sealed under its own
@@ -13,12 +15,15 @@ export interface Envelope {
   backend: VaultBackend;
   meta: SessionMeta;
   session: Sealed;
-  /** Passphrase backend only: the session key sealed under a scrypt-derived key. */
+  /**
+   * Passphrase and key backends only: the session key sealed under a key
+   * derived from the passphrase (scrypt) or from DEVLOGIN_VAULT_KEY (HKDF).
+   */
   wrappedKey?: WrappedKey;
 }
 
 /** A session key sealed under a key derived from a secret the user holds. */
-export type WrappedKey = Sealed & { kdf: ScryptParams };
+export type WrappedKey = Sealed & { kdf: ScryptParams | HkdfParams };
 
 /** Additional authenticated data: tampering with the clear part breaks decryption. */
 export function envelopeAad(envelope: Pick<Envelope, 'format' | 'version' | 'backend' | 'meta'>): string {
@@ -38,11 +43,12 @@ export function parseEnvelope(text: string): Envelope | null {
     return null;
   }
   if (!isRecord(value) || value.format !== 'devlogin-session' || value.version !== 1) return null;
-  if (value.backend !== 'keychain' && value.backend !== 'passphrase') return null;
+  if (!(VAULT_BACKENDS as readonly unknown[]).includes(value.backend)) return null;
   if (!isMeta(value.meta) || !isSealed(value.session)) return null;
-  if (value.backend === 'passphrase') {
+  if (value.backend === 'passphrase' || value.backend === 'key') {
     const wrapped = value.wrappedKey;
-    if (!isSealed(wrapped) || !isRecord(wrapped) || !isRecord(wrapped.kdf) || !isScrypt(wrapped.kdf)) return null;
+    if (!isSealed(wrapped) || !isRecord(wrapped) || !isRecord(wrapped.kdf)) return null;
+    if (!(value.backend === 'passphrase' ? isScrypt(wrapped.kdf) : isHkdf(wrapped.kdf))) return null;
   }
   return value as unknown as Envelope;
 }
@@ -62,6 +68,10 @@ function isSealed(value: unknown): value is Sealed {
 function isScrypt(value: Record<string, unknown>): boolean {
   return value.kdf === 'scrypt' && typeof value.salt === 'string'
     && Number.isInteger(value.N) && Number.isInteger(value.r) && Number.isInteger(value.p);
+}
+
+function isHkdf(value: Record<string, unknown>): boolean {
+  return value.kdf === 'hkdf-sha256' && typeof value.salt === 'string' && typeof value.info === 'string';
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

@@ -1,9 +1,7 @@
-import { createRequire } from 'node:module';
-import { arch, platform } from 'node:os';
 import { describeThrown, DevloginError, vaultError } from '../../errors.js';
 import type { KeyBackend } from './backend.js';
 import { corruptHint } from './hints.js';
-import { checkSessionBus } from './dbus-preflight.js';
+import { loadKeyring } from './keyring-binding.js';
 
 /** Where the keychain backend keeps per-session keys: one item per profile. */
 export interface KeyStore {
@@ -20,31 +18,6 @@ export const DEFAULT_KEYCHAIN_SERVICE = 'devlogin';
 export const KEYCHAIN_TIMEOUT_MS = 3000;
 const PROBE_ACCOUNT = '.devlogin-probe';
 
-type Keyring = typeof import('@napi-rs/keyring');
-
-/**
- * require(), not import(): the binding is CommonJS, and importing it from
- * ESM makes Node scan its source for export names on every run, which costs
- * whoami and token a few milliseconds each.
- */
-let keyring: Keyring | undefined;
-const loadKeyring = (): Keyring => (keyring ??= requireKeyring());
-
-function requireKeyring(): Keyring {
-  const load = createRequire(import.meta.url);
-  // The binding's index.js spends about 1.5 ms working out which C library
-  // this is before it loads its platform package; on glibc Linux, load that
-  // package directly. On musl it is not installed, and the index decides.
-  if (platform() === 'linux' && (arch() === 'x64' || arch() === 'arm64')) {
-    try {
-      return load(`@napi-rs/keyring-linux-${arch()}-gnu`) as Keyring;
-    } catch {
-      // fall through to the index
-    }
-  }
-  return load('@napi-rs/keyring') as Keyring;
-}
-
 /**
  * The OS credential store through @napi-rs/keyring. On Linux it is pinned to
  * the Secret Service: the library would otherwise fall back to the kernel
@@ -54,9 +27,13 @@ export function createOsKeyStore(service: string, timeoutMs = KEYCHAIN_TIMEOUT_M
   const options = { linux: { store: 'secret-service' as const } };
   let busChecked: Promise<void> | undefined;
   const busAnswers = (what: string): Promise<void> =>
-    (busChecked ??= checkSessionBus(busAddress, timeoutMs).catch(() => {
-      throw keychainTimeout(what, timeoutMs);
-    }));
+    // Loaded here, not at the top: node:net is for the keychain alone, and
+    // whoami or token on a kernel or key session should not pay for it.
+    (busChecked ??= import('./dbus-preflight.js')
+      .then(({ checkSessionBus }) => checkSessionBus(busAddress, timeoutMs))
+      .catch(() => {
+        throw keychainTimeout(what, timeoutMs);
+      }));
   const entry = async (account: string) => {
     await busAnswers('connect');
     return new (loadKeyring().AsyncEntry)(service, account, options);

@@ -4,13 +4,15 @@ import { DevloginError, usageError, vaultError } from '../../errors.js';
 import { assertSafeDirs, writeFileAtomic, readFileOrNull, isNotFound } from '../fs-safe.js';
 import { sessionsDir, type Paths } from '../paths.js';
 import { metaOf, type SessionMeta, type SessionRecord } from '../session/record.js';
-import type { Env } from '../settings.js';
+import { resolveVaultKey, type Env } from '../settings.js';
 import type { KeyBackend } from './backend.js';
 import { generateKey, open, seal } from './crypto.js';
 import { envelopeAad, parseEnvelope, type Envelope, type VaultBackend, type WrappedKey } from './envelope.js';
 import { corruptHint } from './hints.js';
 import { createKeychainBackend, createOsKeyStore, DEFAULT_KEYCHAIN_SERVICE, type KeyStore } from './keychain.js';
-import { createPassphraseBackend } from './passphrase.js';
+import { createKernelBackend, createKernelKeyStore } from './kernel.js';
+import { createVaultKeyBackend } from './key.js';
+import { createPassphraseBackend, type PromptSecret } from './passphrase.js';
 
 export type { VaultBackend } from './envelope.js';
 
@@ -19,6 +21,10 @@ export interface VaultOptions {
   env: Env;
   /** Defaults to the OS keychain under DEVLOGIN_KEYCHAIN_SERVICE; tests pass one in memory. */
   keyStore?: KeyStore;
+  /** Defaults to the Linux kernel keyring under DEVLOGIN_KEYCHAIN_SERVICE; tests pass one in memory. */
+  kernelStore?: KeyStore;
+  /** Asks for the passphrase when DEVLOGIN_VAULT_PASSPHRASE is unset (Deps.promptSecret); without it, nobody is asked. */
+  promptSecret?: PromptSecret;
 }
 
 export interface LoadedSession {
@@ -26,7 +32,7 @@ export interface LoadedSession {
   backend: VaultBackend;
   /** The session's data key, kept so an update re-seals under the same key. */
   key: Buffer;
-  /** A key wrapped in the file (passphrase), reused by an update: no new key derivation. */
+  /** A key wrapped in the file (passphrase, key), reused by an update: no new key derivation. */
   wrappedKey?: WrappedKey;
 }
 
@@ -37,8 +43,12 @@ export interface StoredMeta {
 
 /** The encrypted session store (DESIGN.md, "The vault"). */
 export interface Vault {
-  /** The backend a new session goes to: DEVLOGIN_VAULT, else the first that answers. */
-  chooseBackend(): Promise<VaultBackend>;
+  /**
+   * The backend a new session goes to: DEVLOGIN_VAULT, else the first that
+   * answers, skipping `exclude` (backends a policy forbids: the caller
+   * refuses an explicit choice of one).
+   */
+  chooseBackend(options?: { exclude?: readonly VaultBackend[] }): Promise<VaultBackend>;
   /** Stores a new session under a new key. */
   save(record: SessionRecord, backend: VaultBackend): Promise<void>;
   /**
@@ -62,10 +72,20 @@ export interface Vault {
   profiles(): Promise<string[]>;
 }
 
-export function createVault({ paths, env, keyStore }: VaultOptions): Vault {
-  const store = keyStore ?? createOsKeyStore(env.DEVLOGIN_KEYCHAIN_SERVICE || DEFAULT_KEYCHAIN_SERVICE, undefined, env.DBUS_SESSION_BUS_ADDRESS);
+export function createVault({ paths, env, keyStore, kernelStore, promptSecret }: VaultOptions): Vault {
+  const service = env.DEVLOGIN_KEYCHAIN_SERVICE || DEFAULT_KEYCHAIN_SERVICE;
+  const store = keyStore ?? createOsKeyStore(service, undefined, env.DBUS_SESSION_BUS_ADDRESS);
+  // DEVLOGIN_VAULT_KEY is checked on the vault's first use, whatever the
+  // backend: a malformed key is exit 2 before any request or prompt.
+  let vaultKey: { value: Buffer | undefined } | undefined;
+  const checkedVaultKey = (): Buffer | undefined => (vaultKey ??= { value: resolveVaultKey(env) }).value;
   // The automatic choice tries them in this order (DESIGN.md "Environment": DEVLOGIN_VAULT).
-  const backends: KeyBackend[] = [createKeychainBackend(store), createPassphraseBackend(env)];
+  const backends: KeyBackend[] = [
+    createKeychainBackend(store),
+    createKernelBackend(kernelStore ?? createKernelKeyStore(service)),
+    createVaultKeyBackend(checkedVaultKey),
+    createPassphraseBackend(env, promptSecret),
+  ];
   const backendOf = (name: VaultBackend): KeyBackend => backends.find((backend) => backend.name === name)!;
   const dir = sessionsDir(paths);
   const fileOf = (profile: string): string => join(dir, `${profile}.json.enc`);
@@ -103,7 +123,8 @@ export function createVault({ paths, env, keyStore }: VaultOptions): Vault {
   }
 
   return {
-    async chooseBackend() {
+    async chooseBackend({ exclude = [] } = {}) {
+      checkedVaultKey();
       const wanted = env.DEVLOGIN_VAULT?.trim();
       if (wanted) {
         const backend = backends.find((candidate) => candidate.name === wanted);
@@ -112,7 +133,7 @@ export function createVault({ paths, env, keyStore }: VaultOptions): Vault {
         return backend.name;
       }
       const reasons: string[] = [];
-      for (const backend of backends) {
+      for (const backend of backends.filter((candidate) => !exclude.includes(candidate.name))) {
         try {
           await backend.probe();
           return backend.name;
@@ -120,13 +141,16 @@ export function createVault({ paths, env, keyStore }: VaultOptions): Vault {
           reasons.push(err instanceof DevloginError ? err.message : `the ${backend.name} vault is not available.`);
         }
       }
-      throw vaultError(`No vault to store the session in. ${reasons[0] ?? ''}`.trim(), {
-        hint: 'Start or unlock your OS keychain (on Linux, a Secret Service such as gnome-keyring), or set DEVLOGIN_VAULT_PASSPHRASE to use the passphrase vault.',
+      // The keychain's and the kernel keyring's reasons: the two that can be fixed where devlogin runs.
+      throw vaultError(`No vault to store the session in. ${reasons.slice(0, 2).join(' ')}`.trim(), {
+        hint: 'Start or unlock your OS keychain (on Linux, a Secret Service such as gnome-keyring); on Linux, run in a login session for the kernel keyring; '
+          + 'or set DEVLOGIN_VAULT_KEY (devlogin vault new-key) or DEVLOGIN_VAULT_PASSPHRASE, or run on a terminal to be asked for a passphrase.',
         code: 'vault_unavailable',
       });
     },
 
     async save(record, backend) {
+      checkedVaultKey();
       const key = generateKey();
       await writeEnvelope(record, backend, key, await backendOf(backend).wrap(key, metaOf(record)));
     },
@@ -140,6 +164,7 @@ export function createVault({ paths, env, keyStore }: VaultOptions): Vault {
     },
 
     async load(profile) {
+      checkedVaultKey();
       const envelope = await readEnvelope(profile);
       if (!envelope) return null;
       const key = await backendOf(envelope.backend).unwrap(envelope);
@@ -154,11 +179,13 @@ export function createVault({ paths, env, keyStore }: VaultOptions): Vault {
     },
 
     async readMeta(profile) {
+      checkedVaultKey();
       const envelope = await readEnvelope(profile);
       return envelope && { meta: envelope.meta, backend: envelope.backend };
     },
 
     async remove(profile) {
+      checkedVaultKey();
       let envelope: Envelope | null;
       try {
         envelope = await readEnvelope(profile);
