@@ -49,7 +49,7 @@ function exitOf(error: unknown): number | undefined {
 describe('polling the token endpoint (RFC 8628 §3.5)', () => {
   it('waits the interval between polls and sends the device code', async () => {
     const result = await poll({ device: { interval: 3 }, token: [pending, pending, success] });
-    expect(result.sleeps).toEqual([3000, 3000, 3000]);
+    expect(result.sleeps).toEqual([3300, 3300, 3300]);
     expect(result.fake.tokenRequests.map((r) => r.body.get('grant_type'))).toEqual(Array(3).fill('urn:ietf:params:oauth:grant-type:device_code'));
     expect(result.fake.tokenRequests[0]!.body.get('device_code')).toBe('fake-device-code-0123456789');
     expect(result.fake.tokenRequests[0]!.body.get('client_id')).toBe('fake-client');
@@ -58,12 +58,12 @@ describe('polling the token endpoint (RFC 8628 §3.5)', () => {
 
   it('uses 5 s when the provider sends no interval', async () => {
     const result = await poll({ device: { interval: undefined }, token: [pending, success] });
-    expect(result.sleeps).toEqual([5000, 5000]);
+    expect(result.sleeps).toEqual([5500, 5500]);
   });
 
   it('adds 5 s for every slow_down, for all later polls', async () => {
     const result = await poll({ device: { interval: 2 }, token: [pending, slowDown, pending, slowDown, pending, success] });
-    expect(result.sleeps).toEqual([2000, 2000, 7000, 7000, 12000, 12000]);
+    expect(result.sleeps).toEqual([2250, 2250, 7700, 7700, 13200, 13200]);
     expect(result.notices).toEqual([{ kind: 'slow_down', intervalSeconds: 7 }, { kind: 'slow_down', intervalSeconds: 12 }]);
     expect(result.polls).toBe(6);
   });
@@ -80,13 +80,13 @@ describe('polling the token endpoint (RFC 8628 §3.5)', () => {
       ],
     });
     expect('value' in result).toBe(true);
-    expect(result.sleeps).toEqual([2000, 4000, 8000, 16000, 2000]);
+    expect(result.sleeps).toEqual([2250, 4250, 8250, 16250, 2250]);
     expect(result.notices.map((n) => n.kind === 'retry' && n.reason)).toEqual(['HTTP 502', 'HTTP 503', 'no answer from the provider']);
   });
 
   it('honours Retry-After on a 503', async () => {
     const result = await poll({ device: { interval: 1 }, token: [{ status: 503, body: 'busy', headers: { 'retry-after': '9' } }, success] });
-    expect(result.sleeps).toEqual([1000, 9000]);
+    expect(result.sleeps).toEqual([1250, 9250]);
   });
 
   it('stops with exit 5 when the user denies', async () => {
@@ -102,14 +102,14 @@ describe('polling the token endpoint (RFC 8628 §3.5)', () => {
 
   it('gives up by itself when expires_in has passed, without a poll after the deadline', async () => {
     const result = await poll({ device: { interval: 5, expires_in: 12 }, token: [pending] });
-    expect(result.sleeps).toEqual([5000, 5000, 2000]);
+    expect(result.sleeps).toEqual([5500, 5500, 1000]);
     expect(result.polls).toBe(2);
     expect((result as { error: DevloginError }).error).toMatchObject({ exitCode: EXIT.signInNotCompleted, code: 'expired_token' });
   });
 
   it('keeps retrying 5xx only until the code expires, then reports the provider (exit 7)', async () => {
     const result = await poll({ device: { interval: 5, expires_in: 30 }, token: [{ status: 500, body: 'oops' }] });
-    expect(result.sleeps).toEqual([5000, 10000, 15000]);
+    expect(result.sleeps).toEqual([5500, 10500, 14000]);
     const error = (result as { error: DevloginError }).error;
     expect(error.exitCode).toBe(EXIT.provider);
     expect(error.message).toMatch(/^The code expired while the provider kept failing: The provider answered HTTP 500 at the token endpoint/);

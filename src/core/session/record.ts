@@ -1,4 +1,5 @@
 import { randomUUID, type JsonWebKey } from 'node:crypto';
+import { PRESETS, isProviderName, type IdentitySource, type Preset, type ProviderName } from '../providers/presets.js';
 
 /** Identity claims kept from the verified ID token (never a token). */
 export interface IdentityClaims {
@@ -37,6 +38,12 @@ export interface SessionRecord {
    * it instead of discovering again (it is sealed with the session).
    */
   providerMetadata: Record<string, unknown>;
+  /** The provider preset the session was signed in with (absent in older sessions: generic). */
+  provider?: ProviderName;
+  /** How `subject` and `claims` were verified: an ID token, or the provider's user API over TLS (GitHub). */
+  identityVerifiedBy?: IdentitySource;
+  /** The client's secret (DEVLOGIN_CLIENT_SECRET at login), for refreshes: only ever inside the sealed record. */
+  clientSecret?: string;
   /** The DPoP key this session's tokens are bound to (RFC 9449): private and public JWK. */
   dpop?: { alg: string; privateJwk: JsonWebKey; publicJwk: JsonWebKey };
 }
@@ -78,4 +85,9 @@ export const toIso = (epochSeconds: number): string => new Date(epochSeconds * 1
 export function canonicalTokenType(type: string): string {
   const lower = type.toLowerCase();
   return lower === 'bearer' ? 'Bearer' : lower === 'dpop' ? 'DPoP' : type;
+}
+
+/** The session's preset; `generic` for sessions stored before presets existed. */
+export function presetOf(record: Pick<SessionRecord, 'provider'>): Preset {
+  return record.provider && isProviderName(record.provider) ? PRESETS[record.provider] : PRESETS.generic;
 }
