@@ -1,5 +1,3 @@
-import { getDomain } from 'tldts';
-
 /**
  * Provider presets (DESIGN.md "Providers"; the wire facts and their sources
  * are in ../shared/PROVIDERS.md). A preset says only what a provider does
@@ -115,9 +113,9 @@ export function recognizeProvider(issuer: string): ProviderName {
   if (host === 'accounts.google.com') return 'google';
   if (host === 'login.microsoftonline.com') return 'entra';
   if (host === 'gitlab.com') return 'gitlab';
-  const domain = getDomain(host, { allowPrivateDomains: false });
-  if (domain === 'okta.com' || domain === 'oktapreview.com') return 'okta';
-  if (domain === 'auth0.com') return 'auth0';
+  // Suffix checks, not the Public Suffix List: whoami and token load this file and must stay small.
+  if (host.endsWith('.okta.com') || host.endsWith('.oktapreview.com')) return 'okta';
+  if (host.endsWith('.auth0.com')) return 'auth0';
   return 'generic';
 }
 

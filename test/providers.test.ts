@@ -1,0 +1,201 @@
+/**
+ * `devlogin login --provider P` against an emulation of each provider
+ * (test/helpers/emulated-providers.ts, written from PROVIDERS.md), in-process
+ * on the harness's virtual clock: sign-in, whoami, token, refresh by the
+ * provider's rotation rule, revoke or logout, denial and expiry, and never a
+ * poll early enough to provoke slow_down.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Env } from '../src/core/settings.js';
+import { findLeaks, readAuditEvents } from './helpers/cli.js';
+import { EMULATIONS, startEmulation, USER, type Emulation, type EmulationName, type Quirks } from './helpers/emulated-providers.js';
+import { createHarness, type Harness, type RunResult } from './helpers/harness.js';
+import { jsonLines, lastLine, sessionFiles } from './helpers/signed-in.js';
+
+const running: Emulation[] = [];
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((emulation) => emulation.close()));
+});
+
+async function emulate(name: EmulationName, overrides: Partial<Quirks> = {}): Promise<{ h: Harness; emu: Emulation }> {
+  const h = await createHarness();
+  const emu = await startEmulation(name, h.clock, overrides);
+  running.push(emu);
+  return { h, emu };
+}
+
+/** The secret each provider's client has, where it has one. */
+const SECRET: Partial<Record<EmulationName, string>> = { google: 'GOCSPX-emulated-secret' };
+
+function login(h: Harness, emu: Emulation, decision: 'approve' | 'deny' | 'none' = 'approve', options: { args?: string[]; env?: Env } = {}): Promise<RunResult> {
+  let decided = false;
+  const secret = SECRET[emu.name];
+  // An Okta app with "Require DPoP" needs --dpop: devlogin never binds unasked.
+  const dpop = emu.quirks.dpopNonce ? ['--dpop'] : [];
+  return h.run(['login', '--json', '--provider', emu.quirks.provider, '--issuer', emu.issuer, '--client-id', emu.clientId, ...dpop, ...(options.args ?? [])], {
+    env: { ...(secret ? { DEVLOGIN_CLIENT_SECRET: secret } : {}), ...options.env },
+    onSleep: () => {
+      if (decided) return;
+      decided = true;
+      if (decision === 'approve') emu.approve();
+      if (decision === 'deny') emu.deny();
+    },
+  });
+}
+
+/** Every poll at least one interval after the previous one (or the device request), and no slow_down. */
+function expectPacedPolls(emu: Emulation): void {
+  expect(emu.slowDowns).toBe(0);
+  const grant = emu.grants.at(-1)!;
+  let previous = grant.issuedAt;
+  for (const at of emu.polls) {
+    expect(at - previous).toBeGreaterThanOrEqual(emu.quirks.interval * 1000);
+    previous = at;
+  }
+}
+
+const isGithub = (name: EmulationName): boolean => EMULATIONS[name].provider === 'github';
+const subjectOf = (name: EmulationName): string => (isGithub(name) ? String(USER.id) : USER.sub);
+const emailOf = (name: EmulationName): string | null => (isGithub(name) ? null : USER.email);
+/** Where this client has no way to revoke: Entra and Dex have no endpoint, GitHub needs the app's secret. */
+const cannotRevoke = (name: EmulationName): boolean => ['github', 'github-app', 'entra', 'dex'].includes(name);
+
+const NAMES = Object.keys(EMULATIONS) as EmulationName[];
+
+describe.each(NAMES)('%s', (name) => {
+  it('signs in with only --provider, --issuer and --client-id, never provoking slow_down; whoami and token work', async () => {
+    const { h, emu } = await emulate(name);
+    const run = await login(h, emu);
+    expect(run.code, run.stderr).toBe(0);
+    expectPacedPolls(emu);
+    expect(emu.polls).toHaveLength(1); // approved before the first poll, which came after one interval
+    const events = jsonLines(run.stdout);
+    expect(events.map((event) => event.event)).toEqual(['verification', 'signed_in']);
+    expect(events[0]).toMatchObject({ user_code: emu.grants[0]!.userCode, verification_uri: `${new URL(emu.issuer).origin}${emu.quirks.issuerPath}/device` });
+    expect(events[1]).toMatchObject({ issuer: emu.issuer, subject: subjectOf(name), name: USER.name, email: emailOf(name), dpop_bound: EMULATIONS[name].dpopNonce === true });
+    expect(run.stderr).toContain(`✓ Signed in as ${USER.name}${isGithub(name) ? '' : ` <${USER.email}>`}\n`);
+    if (name === 'github') {
+      expect(run.stderr).toContain('  ! This token never expires at the provider: it stays valid there until revoked (revoke it at GitHub under Settings > Applications');
+    } else {
+      expect(run.stderr).not.toContain('never expires');
+    }
+
+    // The profile names the preset; no secret in config.json.
+    const config = JSON.parse(await readFile(join(h.home, 'config.json'), 'utf8')) as { profiles: { default: Record<string, unknown> } };
+    expect(config.profiles.default).toMatchObject({ provider: EMULATIONS[name].provider, issuer: emu.issuer, clientId: emu.clientId });
+    if (EMULATIONS[name].dpopNonce) expect(config.profiles.default).toMatchObject({ dpop: true });
+    else expect(config.profiles.default).not.toHaveProperty('dpop');
+
+    const who = await h.run(['whoami', '--json']);
+    expect(who.code).toBe(0);
+    expect(jsonLines(who.stdout)[0]).toMatchObject({
+      subject: subjectOf(name), name: USER.name, provider: EMULATIONS[name].provider,
+      identity_verified_by: isGithub(name) ? 'user_api' : 'id_token', preferred_username: USER.login,
+    });
+    const human = await h.run(['whoami']);
+    expect(human.stdout).toContain(isGithub(name) ? '  login    octocat\n  verified by the provider\'s user API over TLS (no ID token)\n' : '  verified by a signed ID token\n');
+    const online = await h.run(['whoami', '--online', '--json']);
+    expect(online.code, online.stderr).toBe(0);
+    expect(jsonLines(online.stdout)[0]).toMatchObject({ online: { active: true, checked_with: [isGithub(name) ? 'user_api' : 'userinfo'] } });
+
+    // No token or secret in config.json, the audit log, the sealed session file, or what was shown.
+    const texts = [run.stderr, run.stdout, who.stdout, human.stdout, online.stdout, online.stderr];
+    expect(await findLeaks([...emu.issued.access, ...emu.issued.refresh, SECRET[name] ?? ''], { home: h.home, texts })).toEqual([]);
+
+    if (EMULATIONS[name].dpopNonce) {
+      // A bound token goes out only with a proof, through api; the nonce round trip is devlogin's [OK2].
+      const api = await h.run(['api', `${emu.issuer}/api/me`]);
+      expect(api.code, api.stderr).toBe(0);
+      expect(JSON.parse(api.stdout)).toMatchObject({ sub: USER.sub, jkt: expect.stringMatching(/^[\w-]{43}$/) });
+      expect((await h.run(['token'])).code).toBe(2);
+      return;
+    }
+    const token = await h.run(['token']);
+    expect(token).toMatchObject({ code: 0, stdout: `${emu.issued.access[0]}\n`, stderr: '' });
+  });
+
+  it('refreshes by the provider\'s rotation rule and ends the session honestly', async () => {
+    const { h, emu } = await emulate(name);
+    const quirks: Quirks = EMULATIONS[name];
+    expect((await login(h, emu)).code).toBe(0);
+    const refreshBodies = () => emu.refreshed;
+    const use = (minTtl: number) => (quirks.dpopNonce ? h.run(['api', '--min-ttl', String(minTtl), `${emu.issuer}/api/me`]) : h.run(['token', '--min-ttl', String(minTtl)]));
+
+    if (quirks.refresh === 'none') {
+      // A GitHub OAuth App token never expires: nothing to refresh, ever.
+      expect(await use(999_999)).toMatchObject({ code: 0, stdout: `${emu.issued.access[0]}\n` });
+      expect(refreshBodies()).toEqual([]);
+    } else {
+      const ttl = (quirks.accessTtl ?? 0) + 60;
+      const first = await use(ttl);
+      expect(first.code, first.stderr).toBe(0);
+      const second = await use(ttl);
+      expect(second.code, second.stderr).toBe(0);
+      if (!quirks.dpopNonce) expect(second.stdout).toBe(`${emu.issued.access[2]}\n`);
+      // Rotation: the second refresh uses the new refresh token; Google sends none and the first one stays [GO1].
+      expect(refreshBodies()).toEqual(quirks.refresh === 'keep'
+        ? [emu.issued.refresh[0], emu.issued.refresh[0]]
+        : [emu.issued.refresh[0], emu.issued.refresh[1]]);
+      if (quirks.refresh === 'rotate' && !quirks.oldRefreshStaysValid) expect(emu.dead.has(emu.issued.refresh[0]!)).toBe(true);
+      expect((await readAuditEvents(h)).filter((event) => event.event === 'refresh')).toHaveLength(2);
+    }
+
+    const revoke = await h.run(['revoke']);
+    if (cannotRevoke(name)) {
+      expect(revoke.code).toBe(7);
+      const line = revoke.stderr.trimEnd();
+      expect(line.split('\n')).toHaveLength(1);
+      expect(line).toMatch(new RegExp(`^devlogin: devlogin cannot revoke this session at ${emu.issuer.replace(/[.?]/g, '\\$&')}: .+\\. The session was kept here; "devlogin logout" ends it on this machine\\.$`));
+      expect(line).toContain(name === 'entra' ? 'Entra ID has no revocation endpoint' : name === 'dex' ? 'Dex has no revocation endpoint' : 'Settings > Applications');
+      expect(await sessionFiles(h)).toEqual(['/sessions/default.json.enc']);
+      const logout = await h.run(['logout']);
+      expect(logout.code).toBe(0);
+      const lines = logout.stderr.trimEnd().split('\n');
+      expect(lines).toEqual([
+        expect.stringMatching(/^warning: devlogin cannot revoke at this provider: .+\.$/),
+        `Signed out of ${emu.issuer} (profile "default", ${USER.name}) on this machine; the tokens stay valid at the provider until revoked there.`,
+      ]);
+      // Nothing was sent to a revocation endpoint: there is none this client may use.
+      expect(emu.requests.filter((request) => /revoke|applications/.test(request.path))).toEqual([]);
+    } else {
+      expect(revoke.code, revoke.stderr).toBe(0);
+      expect(revoke.stderr).toBe(`Session of profile "default" (${USER.name}) at ${emu.issuer}: revoked (the provider offers no introspection to confirm it).\n`);
+      const latest = emu.issued.refresh.at(-1) ?? emu.issued.access.at(-1)!;
+      expect(emu.dead.has(latest)).toBe(true);
+      if (name === 'google') {
+        // Google's revocation takes the token in the query [GO1].
+        const call = emu.requests.find((request) => request.path.endsWith('/revoke'))!;
+        expect(call.body.toString()).toBe('');
+      }
+    }
+    expect(await sessionFiles(h)).toEqual([]);
+    const texts = [revoke.stderr, revoke.stdout];
+    expect(await findLeaks([...emu.issued.access, ...emu.issued.refresh, SECRET[name] ?? ''], { home: h.home, texts })).toEqual([]);
+  });
+
+  // A short-lived code (the providers let it be configured) keeps these quick.
+  it(EMULATIONS[name].noDenial ? 'has no denial path: a denied code runs out, exit 5' : 'reports a denial as exit 5, storing nothing', async () => {
+    const { h, emu } = await emulate(name, { expiresIn: 60 });
+    const run = await login(h, emu, 'deny');
+    expect(run.code).toBe(5);
+    expect(lastLine(run.stderr)).toBe(EMULATIONS[name].noDenial
+      ? 'devlogin: The code expired before the sign-in was completed. Run devlogin login again and approve within the time shown.'
+      : 'devlogin: The sign-in was denied. Run devlogin login again if that was a mistake.');
+    expectPacedPolls(emu);
+    expect(await sessionFiles(h)).toEqual([]);
+  });
+
+  it('reports an expired code as exit 5, with no poll after the deadline', async () => {
+    const { h, emu } = await emulate(name, { expiresIn: 60 });
+    const run = await login(h, emu, 'none');
+    expect(run.code).toBe(5);
+    expect(lastLine(run.stderr)).toBe('devlogin: The code expired before the sign-in was completed. Run devlogin login again and approve within the time shown.');
+    expectPacedPolls(emu);
+    const grant = emu.grants[0]!;
+    expect(emu.polls.every((at) => at < grant.expiresAt)).toBe(true);
+    expect(emu.polls.length).toBeGreaterThanOrEqual(Math.floor(60 / (emu.quirks.interval * 1.1)) - 1);
+    expect(await sessionFiles(h)).toEqual([]);
+  });
+});
