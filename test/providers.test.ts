@@ -8,6 +8,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { recognizeProvider } from '../src/core/providers/presets.js';
 import type { Env } from '../src/core/settings.js';
 import { findLeaks, readAuditEvents } from './helpers/cli.js';
 import { EMULATIONS, startEmulation, USER, type Emulation, type EmulationName, type Quirks } from './helpers/emulated-providers.js';
@@ -197,5 +198,137 @@ describe.each(NAMES)('%s', (name) => {
     expect(emu.polls.every((at) => at < grant.expiresAt)).toBe(true);
     expect(emu.polls.length).toBeGreaterThanOrEqual(Math.floor(60 / (emu.quirks.interval * 1.1)) - 1);
     expect(await sessionFiles(h)).toEqual([]);
+  });
+});
+
+describe('presets: recognition, settings, secrets and issuer rules', () => {
+  it.each([
+    ['https://github.com', 'github'], ['https://accounts.google.com', 'google'], ['https://login.microsoftonline.com/common/v2.0', 'entra'],
+    ['https://gitlab.com', 'gitlab'], ['https://acme.okta.com/oauth2/default', 'okta'], ['https://dev-xyz.eu.auth0.com/', 'auth0'],
+    ['https://sso.example.com/realms/demo', 'generic'], ['https://notokta.com', 'generic'], ['http://127.0.0.1:8080', 'generic'],
+  ])('recognises %s as %s', (issuer, preset) => {
+    expect(recognizeProvider(issuer)).toBe(preset);
+  });
+
+  it('refuses an unknown provider with exit 2, naming where it came from, before any request', async () => {
+    const { h, emu } = await emulate('generic');
+    const flag = await h.run(['login', '--provider', 'gitbub', '--issuer', emu.issuer, '--client-id', 'x']);
+    expect(flag).toMatchObject({ code: 2, stdout: '', stderr: 'devlogin: Unknown provider "gitbub" (--provider). Use one of: github, google, entra, okta, auth0, keycloak, gitlab, dex, generic.\n' });
+    const env = await h.run(['login', '--issuer', emu.issuer, '--client-id', 'x'], { env: { DEVLOGIN_PROVIDER: 'okay' } });
+    expect(env.stderr).toBe('devlogin: Unknown provider "okay" (DEVLOGIN_PROVIDER). Use one of: github, google, entra, okta, auth0, keycloak, gitlab, dex, generic.\n');
+    expect(emu.requests).toEqual([]);
+  });
+
+  it('signs in again from the profile alone: the preset was saved', async () => {
+    const { h, emu } = await emulate('github');
+    expect((await login(h, emu)).code).toBe(0);
+    let decided = false;
+    const again = await h.run(['login', '--json'], { onSleep: () => void (decided ||= (emu.approve(), true)) });
+    expect(again.code, again.stderr).toBe(0);
+    expect(jsonLines(again.stdout).at(-1)).toMatchObject({ subject: String(USER.id), issuer: emu.issuer });
+    // GitHub has no discovery: nothing but the device, token and user endpoints was asked.
+    expect([...new Set(emu.requests.map((request) => request.path))].sort()).toEqual(['/api/v3/user', '/login/device/code', '/login/oauth/access_token']);
+  });
+
+  it('Google: refuses offline_access and other scopes outside its device list, and needs the secret (exit 2, nothing sent)', async () => {
+    const { h, emu } = await emulate('google');
+    const scope = await login(h, emu, 'none', { args: ['--scope', 'openid email offline_access'] });
+    expect(scope).toMatchObject({ code: 2, stdout: '' });
+    expect(scope.stderr).toBe('devlogin: google does not allow the scope offline_access in the device flow (--scope). Allowed: openid email profile https://www.googleapis.com/auth/drive.appdata https://www.googleapis.com/auth/drive.file https://www.googleapis.com/auth/youtube https://www.googleapis.com/auth/youtube.readonly.\n');
+    const noSecret = await h.run(['login', '--provider', 'google', '--issuer', emu.issuer, '--client-id', emu.clientId]);
+    expect(noSecret).toMatchObject({ code: 2, stderr: 'devlogin: google needs the client\'s secret for the device flow. Set DEVLOGIN_CLIENT_SECRET to the secret of the "TVs and Limited Input devices" client (never pass it as a flag).\n' });
+    const asFlag = await h.run(['login', '--provider', 'google', '--client-secret', 'GOCSPX-x']);
+    expect(asFlag.code).toBe(2);
+    expect(asFlag.stderr).toMatch(/^devlogin: unknown option '--client-secret'/);
+    expect(emu.requests).toEqual([]);
+  });
+
+  it('Google: the secret goes on polls and refreshes only, never on the device request or the revocation', async () => {
+    const { h, emu } = await emulate('google');
+    expect((await login(h, emu)).code).toBe(0);
+    expect((await h.run(['token', '--min-ttl', '7200'])).code).toBe(0);
+    expect((await h.run(['revoke'])).code).toBe(0);
+    const carried = emu.requests.filter((request) => request.method === 'POST').map((request) => [request.path, request.body.get('client_secret')]);
+    expect(carried).toEqual([
+      ['/device/code', null], ['/token', 'GOCSPX-emulated-secret'], ['/token', 'GOCSPX-emulated-secret'], ['/revoke', null],
+    ]);
+  });
+
+  it('Google: accepts the ID token\'s issuer with the scheme too', async () => {
+    const { h, emu } = await emulate('google', { tokenIssuer: undefined });
+    expect((await login(h, emu)).code).toBe(0);
+  });
+
+  it.each(['keycloak', 'dex'] as const)('%s: a confidential client sends its secret on the device request and the polls', async (name) => {
+    const { h, emu } = await emulate(name, { secret: { value: 'kc-secret', on: 'device' } });
+    const run = await login(h, emu, 'approve', { env: { DEVLOGIN_CLIENT_SECRET: 'kc-secret' } });
+    expect(run.code, run.stderr).toBe(0);
+    const posts = emu.requests.filter((request) => request.method === 'POST');
+    expect(posts.map((request) => request.body.get('client_secret'))).toEqual(['kc-secret', 'kc-secret']);
+    expect(await findLeaks(['kc-secret'], { home: h.home, texts: [run.stdout, run.stderr] })).toEqual([]);
+  });
+
+  it('Auth0: DEVLOGIN_CLIENT_SECRET is refused before anything is sent (Auth0 rejects a client that sends one)', async () => {
+    const { h, emu } = await emulate('auth0');
+    const run = await login(h, emu, 'none', { env: { DEVLOGIN_CLIENT_SECRET: 'nope' } });
+    expect(run).toMatchObject({ code: 2, stdout: '', stderr: 'devlogin: auth0 device-flow clients have no secret, and DEVLOGIN_CLIENT_SECRET is set. Unset DEVLOGIN_CLIENT_SECRET: the provider refuses a client that sends one.\n' });
+    expect(emu.requests).toEqual([]);
+  });
+
+  it('Auth0: the issuer is accepted with or without its trailing slash; another issuer is refused (exit 7)', async () => {
+    const { h, emu } = await emulate('auth0');
+    let decided = false;
+    const slash = await h.run(['login', '--json', '--provider', 'auth0', '--issuer', `${emu.issuer}/`, '--client-id', emu.clientId], { onSleep: () => void (decided ||= (emu.approve(), true)) });
+    expect(slash.code, slash.stderr).toBe(0);
+    const other = await emulate('generic', { metadataIssuer: () => 'https://evil.example' });
+    const refused = await login(other.h, other.emu, 'none');
+    expect(refused.code).toBe(7);
+    expect(lastLine(refused.stderr)).toBe(`devlogin: The provider's discovery document names the issuer https://evil.example, not ${other.emu.issuer}; refused. Pass the issuer exactly as the provider spells it (--issuer), and --provider when it is a known one.`);
+  });
+
+  it('Entra: {tenantid} is filled from the signed tid only; a token whose tid names another tenant is refused', async () => {
+    const { h, emu } = await emulate('entra', { extraClaims: { tid: '9188040d-6c67-4c5b-b112-36a304b66dad' } });
+    const run = await login(h, emu);
+    expect(run.code).toBe(7);
+    expect(lastLine(run.stderr)).toMatch(/^devlogin: The ID token failed verification: unexpected "iss" claim value\. Nothing was stored\./);
+    expect(await sessionFiles(h)).toEqual([]);
+    const noTid = await emulate('entra', { extraClaims: {} });
+    const refused = await login(noTid.h, noTid.emu);
+    expect(lastLine(refused.stderr)).toMatch(/^devlogin: The ID token failed verification: its tenant \(tid\) does not fill the issuer http:\/\/127\.0\.0\.1:\d+\/\{tenantid\}\/v2\.0\./);
+  });
+
+  it('GitHub: form bodies even when JSON is asked for (older GHES) still sign in', async () => {
+    const { h, emu } = await emulate('github-app', { format: 'form' });
+    const run = await login(h, emu);
+    expect(run.code, run.stderr).toBe(0);
+    expect(jsonLines(run.stdout).at(-1)).toMatchObject({ scope: 'read:user', access_token_expires_at: expect.any(String) });
+  });
+
+  it('GitHub: with the app\'s secret, revoke deletes the token through the API; the polls never carry it', async () => {
+    const { h, emu } = await emulate('github');
+    expect((await login(h, emu, 'approve', { env: { DEVLOGIN_CLIENT_SECRET: 'gh-app-secret' } })).code).toBe(0);
+    expect(emu.requests.filter((request) => request.body.has('client_secret'))).toEqual([]);
+    const revoke = await h.run(['revoke']);
+    expect(revoke).toMatchObject({ code: 0, stderr: `Session of profile "default" (${USER.name}) at ${emu.issuer}: revoked (the provider offers no introspection to confirm it).\n` });
+    expect(emu.dead.has(emu.issued.access[0]!)).toBe(true);
+    expect(emu.requests.at(-1)).toMatchObject({ method: 'DELETE', path: `/api/v3/applications/${emu.clientId}/token` });
+  });
+
+  it('GitHub: whoami --online exits 4 and ends the session when the API no longer accepts the token', async () => {
+    const { h, emu } = await emulate('github');
+    expect((await login(h, emu)).code).toBe(0);
+    emu.dead.add(emu.issued.access[0]!);
+    const online = await h.run(['whoami', '--online']);
+    expect(online).toMatchObject({ code: 4, stdout: '' });
+    expect(lastLine(online.stderr)).toBe('devlogin: The provider says this session is no longer valid; it was ended here too. Run "devlogin login" to sign in again.');
+    expect(await sessionFiles(h)).toEqual([]);
+  });
+
+  it('Okta with "Require DPoP": without --dpop the refusal says what to do', async () => {
+    const { h, emu } = await emulate('okta-dpop');
+    let decided = false;
+    const run = await h.run(['login', '--provider', 'okta', '--issuer', emu.issuer, '--client-id', emu.clientId], { onSleep: () => void (decided ||= (emu.approve(), true)) });
+    expect(run.code).toBe(7);
+    expect(lastLine(run.stderr)).toBe('devlogin: The provider refused the token request (invalid_dpop_proof). This client requires DPoP-bound tokens: sign in with --dpop.');
   });
 });

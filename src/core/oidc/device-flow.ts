@@ -188,7 +188,12 @@ export async function pollForTokens(
         options.onNotice?.({ kind: 'retry', reason: describeTransient(err), waitSeconds });
         continue;
       }
-      throw translateOidcError(err, 'token', issuer);
+      const failure = translateOidcError(err, 'token', issuer);
+      // An Okta app with "Require DPoP" refuses a proofless poll [OK2]; devlogin never binds unasked.
+      if ((code === 'invalid_dpop_proof' || code === 'use_dpop_nonce') && !options.dpop) {
+        throw new DevloginError(failure.exitCode, failure.message, { code, hint: 'This client requires DPoP-bound tokens: sign in with --dpop.', cause: err });
+      }
+      throw failure;
     }
   }
 }

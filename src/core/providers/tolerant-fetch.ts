@@ -84,5 +84,7 @@ function normalizeFields(body: Record<string, unknown>): void {
     // A form body carries every value as a string; an empty expiry is no expiry.
     else if (value === '') delete body[field];
   }
+  // openid-client refuses an interval that is not positive; devlogin polls at most once a second anyway.
+  if (typeof body.interval === 'number' && body.interval < 1) body.interval = 1;
   if (body.error === undefined && typeof body.error_code === 'string') body.error = body.error_code;
 }
