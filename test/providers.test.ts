@@ -8,6 +8,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { acceptedTokenIssuers, issuerMatches } from '../src/core/providers/issuer.js';
 import { recognizeProvider } from '../src/core/providers/presets.js';
 import type { Env } from '../src/core/settings.js';
 import { findLeaks, readAuditEvents } from './helpers/cli.js';
@@ -330,5 +331,31 @@ describe('presets: recognition, settings, secrets and issuer rules', () => {
     const run = await h.run(['login', '--provider', 'okta', '--issuer', emu.issuer, '--client-id', emu.clientId], { onSleep: () => void (decided ||= (emu.approve(), true)) });
     expect(run.code).toBe(7);
     expect(lastLine(run.stderr)).toBe('devlogin: The provider refused the token request (invalid_dpop_proof). This client requires DPoP-bound tokens: sign in with --dpop.');
+  });
+});
+
+describe('issuer rules', () => {
+  const MSA = '9188040d-6c67-4c5b-b112-36a304b66dad';
+  const ms = 'https://login.microsoftonline.com';
+  it.each([
+    ['entra', `${ms}/common/v2.0`, `${ms}/{tenantid}/v2.0`, true],
+    ['entra', `${ms}/organizations/v2.0`, `${ms}/{tenantid}/v2.0`, true],
+    ['entra', `${ms}/consumers/v2.0`, `${ms}/${MSA}/v2.0`, true],
+    ['entra', `${ms}/contoso.onmicrosoft.com/v2.0`, `${ms}/${MSA}/v2.0`, true],
+    ['entra', `${ms}/${MSA}/v2.0`, `${ms}/${MSA}/v2.0`, true],
+    ['entra', `${ms}/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0`, `${ms}/${MSA}/v2.0`, false],
+    ['entra', `${ms}/common/v2.0`, `https://login.evil.example/{tenantid}/v2.0`, false],
+    ['entra', `${ms}/common/v2.0`, `${ms}/not-a-guid/v2.0`, false],
+    ['auth0', 'https://dev-xyz.eu.auth0.com', 'https://dev-xyz.eu.auth0.com/', true],
+    ['generic', 'https://id.example', 'https://id.example/', true],
+    ['generic', 'https://id.example/realm', 'https://id.example/realm/', false],
+    ['google', 'https://accounts.google.com', 'accounts.google.com', false],
+  ] as const)('%s: configured %s, discovered %s: %s', (provider, configured, discovered, matches) => {
+    expect(issuerMatches(provider, configured, discovered)).toBe(matches);
+  });
+  it('fills Entra\'s template only from a GUID tid, and accepts Google\'s two forms', () => {
+    expect(acceptedTokenIssuers('entra', `${ms}/{tenantid}/v2.0`, { tid: MSA })).toEqual([`${ms}/${MSA}/v2.0`]);
+    expect(acceptedTokenIssuers('entra', `${ms}/{tenantid}/v2.0`, { tid: '../evil' })).toEqual([]);
+    expect(acceptedTokenIssuers('google', 'https://accounts.google.com', {})).toEqual(['https://accounts.google.com', 'accounts.google.com']);
   });
 });

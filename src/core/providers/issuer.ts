@@ -18,12 +18,32 @@ export function issuerMatches(provider: ProviderName, configured: string, discov
   if (discovered === configured || sameHref(discovered, configured)) return true;
   // Auth0's issuer ends with a slash; users type it without [A04].
   if (provider === 'auth0') return withoutSlash(discovered) === withoutSlash(configured);
-  if (provider === 'entra' && discovered.includes(TENANT_PLACEHOLDER)) {
-    const tenant = entraTenant(configured);
-    return tenant !== undefined && ENTRA_MULTI_TENANT.has(tenant.toLowerCase())
-      && withoutSlash(discovered.replace(TENANT_PLACEHOLDER, tenant)) === withoutSlash(configured);
-  }
+  if (provider === 'entra') return entraIssuerMatches(configured, discovered);
   return false;
+}
+
+/**
+ * Entra: the multi-tenant authorities (common, organizations) name the
+ * template `…/{tenantid}/v2.0` [MS3]; `consumers` and a tenant given by its
+ * domain name (contoso.onmicrosoft.com) name the tenant's GUID [MS7]. Either
+ * way the document came over TLS from the configured authority, on the same
+ * host; a configured GUID must be the very one named.
+ */
+function entraIssuerMatches(configured: string, discovered: string): boolean {
+  let want: URL;
+  let got: URL;
+  try {
+    want = new URL(configured);
+    got = new URL(discovered.replace(TENANT_PLACEHOLDER, 'TENANTID'));
+  } catch {
+    return false;
+  }
+  const tenant = entraTenant(configured);
+  const named = got.pathname.split('/').filter(Boolean);
+  if (got.origin !== want.origin || named.length !== 2 || named[1] !== 'v2.0' || tenant === undefined) return false;
+  if (named[0] === 'TENANTID') return ENTRA_MULTI_TENANT.has(tenant.toLowerCase()) && tenant.toLowerCase() !== 'consumers';
+  if (!GUID.test(named[0]!)) return false;
+  return GUID.test(tenant) ? tenant.toLowerCase() === named[0]!.toLowerCase() : true;
 }
 
 /** As openid-client compares them: `https://host` is `https://host/`. */
