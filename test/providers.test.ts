@@ -159,6 +159,11 @@ describe.each(NAMES)('%s', (name) => {
         expect.stringMatching(/^warning: devlogin cannot revoke at this provider: .+\.$/),
         `Signed out of ${emu.issuer} (profile "default", ${USER.name}) on this machine; the tokens stay valid at the provider until revoked there.`,
       ]);
+      const ends = (await readAuditEvents(h)).filter((event) => event.event === 'revoke' || event.event === 'logout');
+      expect(ends).toEqual([
+        expect.objectContaining({ event: 'revoke', outcome: 'failure', reason: 'cannot_revoke', revocation: 'cannot_revoke' }),
+        expect.objectContaining({ event: 'logout', outcome: 'success', reason: 'user', revocation: 'cannot_revoke' }),
+      ]);
       // Nothing was sent to a revocation endpoint: there is none this client may use.
       expect(emu.requests.filter((request) => /revoke|applications/.test(request.path))).toEqual([]);
     } else {

@@ -205,7 +205,7 @@ export async function startEmulation(name: EmulationName, clock: { now(): number
   const clientId = `${name}-client`;
   let origin = '';
   let issuer = '';
-  let nonce = randomBytes(8).toString('hex');
+  const nonce = randomBytes(8).toString('hex');
   const refreshScope = new Map<string, string>();
   const accessExpiry = new Map<string, number>();
   const emulation: Emulation = {
@@ -462,7 +462,5 @@ export async function startEmulation(name: EmulationName, clock: { now(): number
   origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   issuer = `${origin}${quirks.issuerPath}`;
   emulation.issuer = issuer;
-  /** Okta renews its nonce; a test can force a new one. */
-  Object.assign(emulation, { renewNonce: () => void (nonce = randomBytes(8).toString('hex')) });
   return emulation;
 }
