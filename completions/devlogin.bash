@@ -8,7 +8,7 @@ _devlogin() {
     return
   fi
   case "$prev" in
-    --profile|--issuer|--client-id|--scope|--audience|--max-session|--min-ttl|--method|--header|--data|--limit) COMPREPLY=(); return ;;
+    --profile|--provider|--issuer|--client-id|--scope|--audience|--max-session|--min-ttl|--method|--header|--data|--limit) COMPREPLY=(); return ;;
   esac
   for ((i = 1; i < COMP_CWORD; i++)); do
     case "${COMP_WORDS[i]}" in
@@ -19,7 +19,7 @@ _devlogin() {
   done
   case "$command" in
     "") if [[ "$cur" == -* ]]; then words='--version --profile --verbose --no-color --help'; else words='login whoami token exec api logout revoke sessions audit vault completion'; fi ;;
-    login) words='--issuer --client-id --scope --audience --max-session --no-browser --no-qr --dpop --no-dpop --json --version --profile --verbose --no-color --help' ;;
+    login) words='--provider --issuer --client-id --scope --audience --max-session --no-browser --no-qr --dpop --no-dpop --json --version --profile --verbose --no-color --help' ;;
     whoami) words='--online --json --version --profile --verbose --no-color --help' ;;
     token) words='--min-ttl --scope --audience --json --version --profile --verbose --no-color --help' ;;
     exec) words='--min-ttl --scope --audience --end-session --version --profile --verbose --no-color --help' ;;

@@ -19,7 +19,7 @@ _devlogin() {
   )
   case "${words[CURRENT-1]}" in
     --profile) compadd -- ${(f)"$(devlogin completion --profiles 2>/dev/null)"}; return ;;
-    --issuer|--client-id|--scope|--audience|--max-session|--min-ttl|--method|--header|--data|--limit) return ;;
+    --provider|--issuer|--client-id|--scope|--audience|--max-session|--min-ttl|--method|--header|--data|--limit) return ;;
   esac
   for ((i = 2; i < CURRENT; i++)); do
     if [[ "${words[i]}" == -- && "$command" == exec ]]; then _command_names; return; fi
@@ -37,6 +37,7 @@ _devlogin() {
     "") if [[ "$PREFIX" == -* ]]; then _describe -t options option flags; else _describe -t commands command commands; fi; return ;;
     login)
       flags=(
+    '--provider:provider preset: github, google, entra, okta, auth0, keycloak, gitlab, dex or generic (env DEVLOGIN_PROVIDER)'
     '--issuer:OpenID Connect issuer URL (env DEVLOGIN_ISSUER)'
     '--client-id:OAuth client id (env DEVLOGIN_CLIENT_ID)'
     '--scope:space-separated scopes (env DEVLOGIN_SCOPE)'
@@ -44,8 +45,8 @@ _devlogin() {
     '--max-session:maximum session lifetime, e.g. 30m, 8h (default 1h, at most 12h)'
     '--no-browser:do not open a browser'
     '--no-qr:do not print a QR code'
-    '--dpop:require DPoP-bound tokens (RFC 9449); fail if the provider cannot'
-    '--no-dpop:never bind the tokens to a DPoP key'
+    '--dpop:bind the tokens to a DPoP key (RFC 9449; saved in the profile); fail if the provider cannot'
+    '--no-dpop:do not bind the tokens (clears a saved --dpop)'
     '--json:one JSON document per line on stdout'
     '--version:print the version'
     '--profile:profile to use (default: $DEVLOGIN_PROFILE or "default")'

@@ -52,7 +52,8 @@ async function vaultEnv(): Promise<Record<string, string>> {
 }
 
 function runLogin(provider: LocalProvider, env: NodeJS.ProcessEnv, approveAs: string | undefined): Promise<number> {
-  const args = ['bin/devlogin', 'login', '--issuer', provider.issuer, '--client-id', provider.clientId];
+  // The local provider offers DPoP; the demo asks for it (devlogin never binds unasked).
+  const args = ['bin/devlogin', 'login', '--issuer', provider.issuer, '--client-id', provider.clientId, '--dpop'];
   if (approveAs) args.push('--json', '--no-browser');
   const child = spawn(process.execPath, args, { cwd: root, env, stdio: ['inherit', approveAs ? 'pipe' : 'inherit', 'inherit'] });
   if (approveAs && child.stdout) {

@@ -180,7 +180,7 @@ describe('refresh rules', () => {
       const refreshes = short.requests.get('/token') ?? 0;
       for (let i = 0; i < 5; i += 1) expect((await h.run(['token'])).stdout).toBe(first.stdout);
       expect(short.requests.get('/token') ?? 0).toBe(refreshes);
-      h.clock.advance(16_000); // past half its life: now a refresh is worth it
+      h.clock.advance(16_000); // past half its life (under the minute): now a refresh is worth it
       const later = await h.run(['token']);
       expect(later.stdout).not.toBe(first.stdout);
       expect(short.requests.get('/token') ?? 0).toBe(refreshes + 1);

@@ -9,13 +9,13 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalProvider } from '../demo/provider.js';
 import { findLeaks, maskRelativeTimes, readAuditEvents } from './helpers/cli.js';
-import { createHarness, type Harness, type RunOptions, type RunResult } from './helpers/harness.js';
+import { createHarness, signIn, type Harness, type RunOptions, type RunResult } from './helpers/harness.js';
 import { introspect, startProvider } from './helpers/session.js';
 import { jsonLines, lastLine, requestCount, revokeAtProvider, sessionFiles, signedIn, startLoopbackServer } from './helpers/signed-in.js';
 
 /** 30 s tokens at sign-in (inside token's 60 s margin, so the first use refreshes), 10 min after a refresh. */
 let provider: LocalProvider;
-/** 10 min tokens, DPoP offered (bound by default). */
+/** 10 min tokens, DPoP offered (bound only with --dpop). */
 let dpopProvider: LocalProvider;
 beforeAll(async () => {
   [provider, dpopProvider] = await Promise.all([startProvider({ accessTokenTtl: (grant) => (grant === 'refresh_token' ? 600 : 30) }), startProvider()]);
@@ -38,6 +38,7 @@ describe('whoami', () => {
       `Signed in to ${provider.issuer} as Alice <alice@example.test>`,
       '  profile  default',
       '  subject  alice',
+      '  verified by a signed ID token',
       `  client   ${provider.clientId}`,
       `  scope    ${scope}`,
       `  token    expires ${session.access_token_expires_at} (in …)`,
@@ -50,7 +51,7 @@ describe('whoami', () => {
     expect(machine.code).toBe(0);
     expect(json(machine.stdout)).toEqual({
       profile: 'default', signed_in: true, issuer: provider.issuer, client_id: provider.clientId, subject: 'alice',
-      name: 'Alice', email: 'alice@example.test', preferred_username: 'alice', scope,
+      name: 'Alice', email: 'alice@example.test', preferred_username: 'alice', provider: 'generic', identity_verified_by: 'id_token', scope,
       access_token_expires_at: session.access_token_expires_at, access_token_valid: true, session_expires_at: session.session_expires_at,
       session_id: expect.stringMatching(/^[0-9a-f-]{36}$/), vault: 'keychain', dpop_bound: false, online: null,
     });
@@ -131,9 +132,11 @@ describe('token', () => {
 describe('DPoP-bound sessions and api', () => {
   const dpopRefusal = 'devlogin: This session\'s access token is bound to a DPoP key (RFC 9449) and is useless as a plain Bearer token. Use "devlogin api URL" to call APIs with it, or sign in with --no-dpop to get a Bearer token.\n';
 
-  it('binds the tokens by default when the provider offers DPoP; api works, a plain Bearer is rejected', async () => {
-    const { h, session, accessToken } = await signedIn(dpopProvider, { args: [] });
+  it('binds the tokens with --dpop, saved in the profile; api works, a plain Bearer is rejected', async () => {
+    const { h, session, accessToken } = await signedIn(dpopProvider, { args: ['--dpop'] });
     expect(session).toMatchObject({ event: 'signed_in', dpop_bound: true });
+    const config = JSON.parse(await readFile(join(h.home, 'config.json'), 'utf8')) as { profiles: Record<string, Record<string, unknown>> };
+    expect(config.profiles.default).toEqual({ provider: 'generic', issuer: dpopProvider.issuer, clientId: dpopProvider.clientId, scope: 'openid profile email offline_access', dpop: true });
     const bound = await introspect(dpopProvider, accessToken);
     expect(bound).toMatchObject({ active: true, token_type: 'DPoP', cnf: { jkt: expect.stringMatching(/^[\w-]{43}$/) } });
 
@@ -168,7 +171,7 @@ describe('DPoP-bound sessions and api', () => {
   });
 
   it('api sends a body and headers, and exits 7 on a non-2xx answer', async () => {
-    const { h } = await signedIn(dpopProvider, { args: [] });
+    const { h } = await signedIn(dpopProvider, { args: ['--dpop'] });
     // userinfo accepts a form POST; a JSON body (the default type for JSON data) it refuses.
     const post = await h.run(['api', '-X', 'POST', '-H', 'Content-Type: application/x-www-form-urlencoded', '-d', 'claims=', `${dpopProvider.issuer}/me`]);
     expect(post.code, post.stderr).toBe(0);
@@ -199,10 +202,24 @@ describe('DPoP-bound sessions and api', () => {
     }
   });
 
-  it('--no-dpop gets a Bearer token that token hands out', async () => {
-    const { h, accessToken } = await signedIn(dpopProvider);
+  it('never binds unasked: a Bearer token that token hands out, even where DPoP is offered; a saved --dpop stays until --no-dpop', async () => {
+    const { h, accessToken, session } = await signedIn(dpopProvider, { args: [] });
+    expect(session).toMatchObject({ dpop_bound: false });
     expect(await introspect(dpopProvider, accessToken)).not.toHaveProperty('cnf');
     expect(await h.run(['token'])).toMatchObject({ code: 0, stdout: `${accessToken}\n`, stderr: '' });
+    const savedDpop = async () => (JSON.parse(await readFile(join(h.home, 'config.json'), 'utf8')) as { profiles: { default: { dpop?: boolean } } }).profiles.default.dpop;
+    const loginAgain = async (args: string[]) => {
+      const run = await signIn(h, dpopProvider, { args });
+      expect(run.code, run.stderr).toBe(0);
+      return jsonLines(run.stdout).at(-1)!.dpop_bound;
+    };
+    expect(await savedDpop()).toBeUndefined();
+    expect(await loginAgain(['--dpop'])).toBe(true);
+    expect(await savedDpop()).toBe(true);
+    expect(await loginAgain([])).toBe(true); // the profile asks for it now
+    expect(await loginAgain(['--no-dpop'])).toBe(false);
+    expect(await savedDpop()).toBeUndefined();
+    expect(await loginAgain([])).toBe(false);
   });
 
   it('--dpop fails with exit 7 when the provider does not offer DPoP, before showing a code', async () => {
@@ -331,7 +348,7 @@ describe('--verbose never shows a secret', () => {
       return result;
     };
 
-    const bound = await signedIn(provider, { args: ['--verbose'], tty: verbose });
+    const bound = await signedIn(provider, { args: ['--verbose', '--dpop'], tty: verbose });
     outputs.push({ what: 'login', result: bound.login });
     expect(bound.login.stderr).toMatch(/\[devlogin\] POST http:\/\/127\.0\.0\.1:\d+\/token → 200 \(\d+ ms\)/);
     for (const args of [['whoami'], ['whoami', '--online', '--json'], ['api', `${provider.issuer}/me`], ['api', '--min-ttl', '3600', `${provider.issuer}/me`], ['sessions', '--json'], ['audit', '--json'], ['token'], ['exec', '--', 'true']]) {

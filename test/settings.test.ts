@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { readConfig, saveProfile } from '../src/core/config.js';
 import { parsePolicy } from '../src/core/policy.js';
 import { normalizeScope, resolveLoginSettings, type LoginSources } from '../src/core/settings.js';
+import { PRESETS } from '../src/core/providers/presets.js';
 import { formatDuration, parseDuration } from '../src/core/duration.js';
 import { resolvePaths } from '../src/core/paths.js';
 import { stripControl } from '../src/core/text.js';
@@ -31,7 +32,10 @@ describe('settings resolution: flag > environment > config.json > default, then 
 
   it('takes flags first', () => {
     expect(resolve({ flags: { issuer: 'https://flag.example', clientId: 'flag-client', scope: 'openid flag', maxSessionSeconds: 14400 }, env, profile }))
-      .toEqual({ issuer: 'https://flag.example', clientId: 'flag-client', scope: 'openid flag', audience: undefined, maxSessionSeconds: 14400, dpop: 'auto', trustedVerificationHosts: [] });
+      .toEqual({
+        preset: PRESETS.generic, issuer: 'https://flag.example', clientId: 'flag-client', scope: 'openid flag', audience: undefined,
+        maxSessionSeconds: 14400, dpop: 'off', clientSecret: undefined, trustedVerificationHosts: [],
+      });
   });
   it('then the environment', () => {
     expect(resolve({ env, profile })).toMatchObject({ issuer: 'https://env.example', clientId: 'env-client', scope: 'openid env', maxSessionSeconds: 10800 });
@@ -41,7 +45,7 @@ describe('settings resolution: flag > environment > config.json > default, then 
   });
   it('then the defaults: 1 h and the standard scopes', () => {
     expect(resolve({ profile: { issuer: 'https://p.example', clientId: 'c' } }))
-      .toMatchObject({ scope: 'openid profile email offline_access', maxSessionSeconds: 3600, dpop: 'auto' });
+      .toMatchObject({ scope: 'openid profile email offline_access', maxSessionSeconds: 3600, dpop: 'off' });
   });
   it('always asks for openid, first', () => {
     expect(normalizeScope('email  openid offline_access email')).toBe('openid email offline_access');

@@ -29,7 +29,8 @@ export function parseLoginOptions(profile: string, flags: Record<string, unknown
       scope: text('scope'),
       audience: text('audience'),
       maxSessionSeconds: maxSession === undefined ? undefined : parseDuration(maxSession, '--max-session'),
-      dpop: flags.dpop === true ? 'require' : flags.dpop === false ? 'off' : 'auto',
+      provider: text('provider'),
+      dpop: flags.dpop === true ? 'require' : flags.dpop === false ? 'off' : undefined,
     },
     browser: flags.browser !== false,
     qr: flags.qr !== false,
@@ -108,7 +109,7 @@ function createLoginView(deps: Deps, options: LoginCommandOptions): LoginView {
       (countdown ? countdown.note : say)(c.yellow(`warning: ${message}`));
     },
 
-    signedIn({ record, backend, extraScopes }) {
+    signedIn({ record, backend, extraScopes, localEnd }) {
       countdown?.stop();
       countdown = undefined;
       if (extraScopes.length > 0) {
@@ -119,6 +120,7 @@ function createLoginView(deps: Deps, options: LoginCommandOptions): LoginView {
       const ends = record.sessionExpiresAt - record.createdAt;
       say(`${c.green('✓')} Signed in as ${c.bold(who)}${email}`);
       say(`  Session ends ${toIso(record.sessionExpiresAt)} (in ${formatDuration(ends)}); ${storedIn(backend)}.`);
+      if (localEnd) say(c.yellow(`  ! ${localEnd}`));
       if (record.dpop) say(`  Tokens are bound to a key in the vault (DPoP, ${record.dpop.alg}): call APIs with "devlogin api URL".`);
       if (options.json) {
         writeJsonLine(io, {

@@ -40,6 +40,9 @@ function describeLogout(profile: string, outcome: Extract<EndOutcome, { kind: 'e
   const told = whatTheProviderHeard(outcome.revocation);
   if (told === undefined) {
     lines.push(`Signed out of ${where} (profile "${profile}", ${who}); the tokens were revoked at the provider.`);
+  } else if (outcome.revocation.kind === 'cannot_revoke') {
+    lines.push(`warning: ${told}`);
+    lines.push(`Signed out of ${where} (profile "${profile}", ${who}) on this machine; the tokens stay valid at the provider until revoked there.`);
   } else if (outcome.revocation.kind === 'not_asked') {
     lines.push(`Signed out of ${where} (profile "${profile}", ${who}) on this machine; the provider was not told.`);
   } else {
@@ -54,6 +57,7 @@ export function whatTheProviderHeard(revocation: Revocation): string | undefined
   switch (revocation.kind) {
     case 'revoked': return undefined;
     case 'no_endpoint': return 'the provider has no revocation endpoint.';
+    case 'cannot_revoke': return `devlogin cannot revoke at this provider: ${revocation.how}.`;
     case 'failed': return revocation.error.message;
     case 'not_asked': return 'it was not asked.';
   }

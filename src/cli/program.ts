@@ -68,6 +68,7 @@ export function buildProgram(deps: Deps, setExitCode: (code: number) => void = (
 
   program.command('login')
     .description('sign in with the device flow and store the session')
+    .option('--provider <name>', 'provider preset: github, google, entra, okta, auth0, keycloak, gitlab, dex or generic (env DEVLOGIN_PROVIDER)')
     .option('--issuer <url>', 'OpenID Connect issuer URL (env DEVLOGIN_ISSUER)')
     .option('--client-id <id>', 'OAuth client id (env DEVLOGIN_CLIENT_ID)')
     .option('--scope <scopes>', 'space-separated scopes (env DEVLOGIN_SCOPE)')
@@ -75,8 +76,8 @@ export function buildProgram(deps: Deps, setExitCode: (code: number) => void = (
     .option('--max-session <duration>', 'maximum session lifetime, e.g. 30m, 8h (default 1h, at most 12h)')
     .option('--no-browser', 'do not open a browser')
     .option('--no-qr', 'do not print a QR code')
-    .option('--dpop', 'require DPoP-bound tokens (RFC 9449); fail if the provider cannot')
-    .option('--no-dpop', 'never bind the tokens to a DPoP key')
+    .option('--dpop', 'bind the tokens to a DPoP key (RFC 9449; saved in the profile); fail if the provider cannot')
+    .option('--no-dpop', 'do not bind the tokens (clears a saved --dpop)')
     .addOption(json)
     .action(async (flags: Flags, command: Command) => {
       const { parseLoginOptions, runLogin } = await import('./login.js');

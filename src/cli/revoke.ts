@@ -44,6 +44,12 @@ function describeRevoked(profile: string, outcome: EndOutcome): string {
     if (confirmation?.kind === 'still_active') {
       throw new DevloginError(EXIT.provider, 'The provider accepted the revocation but still reports the token as active.', { hint: keep, code: 'still_active' });
     }
+    if (revocation.kind === 'cannot_revoke') {
+      throw new DevloginError(EXIT.provider, `devlogin cannot revoke this session at ${record.issuer}: ${revocation.how}.`, {
+        hint: `The session was kept here; "devlogin logout${profileFlag(profile)}" ends it on this machine.`,
+        code: 'cannot_revoke',
+      });
+    }
     if (revocation.kind === 'no_endpoint') {
       throw new DevloginError(EXIT.provider, `The provider ${record.issuer} offers no revocation endpoint.`, { hint: keep, code: 'no_revocation_endpoint' });
     }

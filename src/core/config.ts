@@ -4,6 +4,8 @@ import { usageError } from '../errors.js';
 
 /** What config.json may hold for one profile. Never a secret. */
 export interface ProfileConfig {
+  /** The provider preset (github, google, …): see core/providers/presets.ts. */
+  provider?: string;
   issuer?: string;
   clientId?: string;
   scope?: string;
@@ -12,7 +14,12 @@ export interface ProfileConfig {
   maxSession?: string;
   /** Hosts besides the issuer's site where this provider's verification page may live. */
   trustedVerificationHosts?: string[];
+  /** login --dpop: bind this profile's tokens to a DPoP key (RFC 9449). */
+  dpop?: boolean;
 }
+
+/** What a login saves in its profile: never a token or secret. */
+export type SavedLoginSettings = Pick<ProfileConfig, 'provider' | 'issuer' | 'clientId' | 'scope' | 'audience' | 'dpop'>;
 
 export interface ConfigFile {
   profiles: Record<string, ProfileConfig>;
@@ -61,7 +68,7 @@ function parseProfiles(parsed: unknown, path: string): Record<string, ProfileCon
   for (const [name, value] of Object.entries(profiles)) {
     if (!PROFILE_NAME.test(name) || !isRecord(value)) continue;
     const profile: ProfileConfig = {};
-    for (const key of ['issuer', 'clientId', 'scope', 'audience', 'maxSession'] as const) {
+    for (const key of ['provider', 'issuer', 'clientId', 'scope', 'audience', 'maxSession'] as const) {
       const field = value[key];
       if (typeof field === 'string') profile[key] = field;
       else if (field !== undefined) throw usageError(`"profiles.${name}.${key}" in ${path} must be a string.`);
@@ -69,19 +76,23 @@ function parseProfiles(parsed: unknown, path: string): Record<string, ProfileCon
     const hosts = value.trustedVerificationHosts;
     if (Array.isArray(hosts) && hosts.every((host) => typeof host === 'string')) profile.trustedVerificationHosts = hosts;
     else if (hosts !== undefined) throw usageError(`"profiles.${name}.trustedVerificationHosts" in ${path} must be a list of host names.`);
+    if (typeof value.dpop === 'boolean') profile.dpop = value.dpop;
+    else if (value.dpop !== undefined) throw usageError(`"profiles.${name}.dpop" in ${path} must be true or false.`);
     result[name] = profile;
   }
   return result;
 }
 
 /** Merges settings into one profile and writes config.json atomically (0600). */
-export async function saveProfile(paths: Paths, name: string, settings: Pick<ProfileConfig, 'issuer' | 'clientId' | 'scope' | 'audience'>): Promise<void> {
+export async function saveProfile(paths: Paths, name: string, settings: SavedLoginSettings): Promise<void> {
   const config = await readConfig(paths);
-  const merged: ProfileConfig = { ...config.profiles[name] };
-  for (const [key, value] of Object.entries(settings) as ['issuer' | 'clientId' | 'scope' | 'audience', string | undefined][]) {
+  const merged: Record<string, unknown> = { ...config.profiles[name] };
+  for (const [key, value] of Object.entries(settings)) {
     if (value !== undefined) merged[key] = value;
   }
-  config.profiles[name] = merged;
+  // --no-dpop clears it: a profile says dpop only when it is on.
+  if (merged.dpop === false) delete merged.dpop;
+  config.profiles[name] = merged as ProfileConfig;
   await writeFileAtomic(configFile(paths), `${JSON.stringify(config, null, 2)}\n`);
 }
 

@@ -3,6 +3,8 @@ import { DevloginError, EXIT, providerError } from '../errors.js';
 import { appendAudit, assertAuditWritable } from './audit.js';
 import { readConfig, saveProfile } from './config.js';
 import { discoverProvider } from './oidc/discovery.js';
+import { fetchGithubUser } from './providers/github.js';
+import { revocationUnavailable } from './oidc/tokens.js';
 import { verificationHostWarning } from './oidc/verification-host.js';
 import { readPolicy, policyRefusal } from './policy.js';
 import { chooseDpopAlg, newDpopKey, type StoredDpopKey } from './oidc/dpop.js';
@@ -37,6 +39,11 @@ export interface LoginResult {
   backend: VaultBackend;
   /** Scopes granted beyond those requested. */
   extraScopes: string[];
+  /**
+   * Set when the token never expires and this client cannot revoke it (a
+   * GitHub OAuth App): the session end is local only, and the user is told.
+   */
+  localEnd?: string;
 }
 
 /** DESIGN.md "Login, step by step": device flow, verified identity, sealed session. */
@@ -71,8 +78,13 @@ export async function login(profile: string, flags: LoginFlags, deps: LoginDeps)
 
   try {
     const tokens = await runDeviceFlow(settings, deps);
-    const identity = await verifiedIdentity(tokens.provider, tokens.response, { issuer: settings.issuer, now: deps.clock.now(), onWarning: deps.events.onWarning, dpop: tokens.dpopHandle });
-    const granted = grantedScope(tokens.response, settings.scope);
+    const identity = settings.preset.identity === 'user_api'
+      ? await fetchGithubUser(settings.issuer, tokens.response.access_token, { fetch: deps.fetch, timeoutSeconds: deps.httpTimeoutSeconds })
+      : await verifiedIdentity(tokens.provider, tokens.response, {
+        issuer: settings.issuer, now: deps.clock.now(), onWarning: deps.events.onWarning, dpop: tokens.dpopHandle,
+        provider: settings.preset.name, takenIdToken: tokens.takenIdToken,
+      });
+    const granted = grantedScope(tokens.response, settings.scope, settings.preset.commaScopes === true);
     const now = nowSeconds(deps);
     const record: SessionRecord = {
       version: 1,
@@ -85,11 +97,14 @@ export async function login(profile: string, flags: LoginFlags, deps: LoginDeps)
       ...(settings.audience ? { audience: settings.audience } : {}),
       subject: identity.subject,
       claims: identity.claims,
+      provider: settings.preset.name,
+      identityVerifiedBy: settings.preset.identity,
+      ...(settings.clientSecret ? { clientSecret: settings.clientSecret } : {}),
       tokenType: canonicalTokenType(tokens.response.token_type),
       accessToken: tokens.response.access_token,
       accessTokenExpiresAt: expiryFrom(tokens.response.expires_in, now),
       ...(tokens.response.refresh_token ? { refreshToken: tokens.response.refresh_token } : {}),
-      ...(tokens.response.id_token ? { idToken: tokens.response.id_token } : {}),
+      ...(tokens.response.id_token ?? tokens.takenIdToken ? { idToken: (tokens.response.id_token ?? tokens.takenIdToken)! } : {}),
       createdAt: now,
       sessionExpiresAt: now + settings.maxSessionSeconds,
       providerMetadata: { ...tokens.provider.serverMetadata() },
@@ -98,13 +113,19 @@ export async function login(profile: string, flags: LoginFlags, deps: LoginDeps)
     if (deps.signal.aborted) throw new DevloginError(EXIT.interrupted, 'Interrupted; nothing was stored.');
     await storeReplacing(record, backend, deps);
     await saveProfile(paths, profile, {
+      provider: settings.preset.name,
       issuer: settings.issuer,
       clientId: settings.clientId,
       scope: settings.scope,
       audience: settings.audience,
+      dpop: settings.dpop === 'require',
     });
     await audit('success', { subject: record.subject, sessionId: record.sessionId, scope: granted });
-    return { record, backend, extraScopes: scopeDifference(granted, settings.scope) };
+    const how = record.accessTokenExpiresAt === null && !record.refreshToken ? revocationUnavailable(record) : undefined;
+    const localEnd = how
+      ? `This token never expires at the provider: it stays valid there until revoked (${how}). devlogin only forgets it here when the session ends.`
+      : undefined;
+    return { record, backend, extraScopes: scopeDifference(granted, settings.scope), ...(localEnd ? { localEnd } : {}) };
   } catch (err) {
     const reason = err instanceof DevloginError ? (err.code ?? exitReason(err.exitCode)) : 'internal_error';
     await audit('failure', { reason }).catch(() => undefined);
@@ -156,12 +177,19 @@ interface DeviceFlowResult {
   /** Set when the tokens are bound to a DPoP key. */
   dpop?: StoredDpopKey;
   dpopHandle?: client.DPoPHandle;
+  /** An ID token left for login to verify under the provider's issuer rule. */
+  takenIdToken?: string | undefined;
 }
 
 async function runDeviceFlow(settings: LoginSettings, deps: LoginDeps): Promise<DeviceFlowResult> {
   const dpopMode = settings.dpop;
-  const provider = await discoverProvider(settings.issuer, settings.clientId, { fetch: deps.fetch, timeoutSeconds: deps.httpTimeoutSeconds });
-  const alg = dpopMode === 'off' ? undefined : chooseDpopAlg(provider.serverMetadata());
+  let takenIdToken: string | undefined;
+  const provider = await discoverProvider(settings.issuer, settings.clientId, { fetch: deps.fetch, timeoutSeconds: deps.httpTimeoutSeconds }, {
+    preset: settings.preset,
+    clientSecret: settings.clientSecret,
+    takeIdToken: (idToken) => void (takenIdToken = idToken),
+  });
+  const alg = dpopMode === 'require' ? chooseDpopAlg(provider.serverMetadata()) : undefined;
   if (dpopMode === 'require' && !alg) {
     throw providerError(`The provider ${settings.issuer} does not support DPoP (no usable dpop_signing_alg_values_supported), and DPoP is required.`, {
       code: 'dpop_unsupported',
@@ -192,12 +220,16 @@ async function runDeviceFlow(settings: LoginSettings, deps: LoginDeps): Promise<
   if (dpopMode === 'require' && !bound) {
     throw providerError('The provider did not bind the tokens to the DPoP key (token_type is not DPoP), and DPoP is required.', { code: 'dpop_not_bound' });
   }
-  return bound ? { provider, response, dpop: key.stored, dpopHandle } : { provider, response };
+  return bound ? { provider, response, dpop: key.stored, dpopHandle, takenIdToken } : { provider, response, takenIdToken };
 }
 
-/** RFC 6749 §5.1: when the response has no scope, the granted scope is the requested one. */
-function grantedScope(response: TokenResponse, requested: string): string {
-  return typeof response.scope === 'string' && response.scope.trim() !== '' ? response.scope.trim().split(/\s+/).join(' ') : requested;
+/**
+ * RFC 6749 §5.1: when the response has no scope, the granted scope is the
+ * requested one (GitHub Apps send ""). GitHub OAuth Apps separate it with commas [GH1].
+ */
+function grantedScope(response: TokenResponse, requested: string, commas: boolean): string {
+  const scope = typeof response.scope === 'string' ? response.scope.trim() : '';
+  return scope !== '' ? scope.split(commas ? /[\s,]+/ : /\s+/).filter(Boolean).join(' ') : requested;
 }
 
 function scopeDifference(granted: string, requested: string): string[] {

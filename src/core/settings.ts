@@ -4,6 +4,7 @@ import { formatDuration, parseDuration } from './duration.js';
 import { parseIssuer } from './oidc/issuer-url.js';
 import type { DpopMode } from './oidc/dpop.js';
 import { normalizeIssuer, policyRefusal, type Policy } from './policy.js';
+import { isProviderName, PRESETS, PROVIDER_NAMES, recognizeProvider, type Preset } from './providers/presets.js';
 import { decodeVaultKey } from './vault/crypto.js';
 
 /**
@@ -55,6 +56,7 @@ export const resolveMinTtl = (flagSeconds: number | undefined): number => flagSe
 
 /** login's flags, durations already parsed. */
 export interface LoginFlags {
+  provider?: string | undefined;
   issuer?: string | undefined;
   clientId?: string | undefined;
   scope?: string | undefined;
@@ -64,12 +66,15 @@ export interface LoginFlags {
 }
 
 export interface LoginSettings {
+  preset: Preset;
   issuer: string;
   clientId: string;
   scope: string;
   audience: string | undefined;
   maxSessionSeconds: number;
   dpop: DpopMode;
+  /** DEVLOGIN_CLIENT_SECRET, for providers whose device clients have one: sealed in the session, never saved or shown. */
+  clientSecret: string | undefined;
   /** The profile's and the policy's together. */
   trustedVerificationHosts: string[];
 }
@@ -88,12 +93,41 @@ export function resolveLoginSettings({ flags, env, profileName, profile, policy 
   const pick = (flag: string | undefined, envName: string, saved: string | undefined): string | undefined =>
     nonEmpty(flag) ?? nonEmpty(env[envName]) ?? nonEmpty(saved);
 
-  const issuer = pick(flags.issuer, 'DEVLOGIN_ISSUER', profile.issuer);
-  if (!issuer) throw usageError('No issuer is configured.', 'Pass --issuer URL or set DEVLOGIN_ISSUER.');
+  // The preset: --provider, DEVLOGIN_PROVIDER, the profile, else recognised from the issuer's host.
+  const named = nonEmpty(flags.provider) !== undefined ? { name: nonEmpty(flags.provider)!, source: '--provider' }
+    : nonEmpty(env.DEVLOGIN_PROVIDER) !== undefined ? { name: nonEmpty(env.DEVLOGIN_PROVIDER)!, source: 'DEVLOGIN_PROVIDER' }
+      : nonEmpty(profile.provider) !== undefined ? { name: nonEmpty(profile.provider)!, source: `provider in ${fromProfile}` }
+        : undefined;
+  if (named && !isProviderName(named.name.toLowerCase())) {
+    throw usageError(`Unknown provider "${named.name.replace(/[^\x20-\x7e]/g, '?').slice(0, 40)}" (${named.source}).`, `Use one of: ${PROVIDER_NAMES.join(', ')}.`);
+  }
+  // A profile's saved issuer belongs to its saved provider, not to another one named now.
+  const profileIssuer = named && named.source.startsWith('provider in') === false && profile.provider !== undefined
+    && named.name.toLowerCase() !== profile.provider.toLowerCase() ? undefined : profile.issuer;
+  const namedPreset = named ? PRESETS[named.name.toLowerCase() as keyof typeof PRESETS] : undefined;
+  const issuer = pick(flags.issuer, 'DEVLOGIN_ISSUER', profileIssuer) ?? namedPreset?.defaultIssuer;
+  if (!issuer) {
+    throw usageError(namedPreset ? `No issuer is configured, and ${namedPreset.name} has no default one.` : 'No issuer is configured.', 'Pass --issuer URL or set DEVLOGIN_ISSUER.');
+  }
   parseIssuer(issuer);
+  const preset = namedPreset ?? PRESETS[recognizeProvider(issuer)];
   const clientId = pick(flags.clientId, 'DEVLOGIN_CLIENT_ID', profile.clientId);
   if (!clientId) throw usageError('No client id is configured.', 'Pass --client-id ID or set DEVLOGIN_CLIENT_ID.');
-  const scope = normalizeScope(pick(flags.scope, 'DEVLOGIN_SCOPE', profile.scope) ?? DEFAULT_SCOPE);
+  const scopeSource = nonEmpty(flags.scope) !== undefined ? '--scope' : nonEmpty(env.DEVLOGIN_SCOPE) !== undefined ? 'DEVLOGIN_SCOPE' : nonEmpty(profile.scope) !== undefined ? `scope in ${fromProfile}` : undefined;
+  const scope = normalizeScope(pick(flags.scope, 'DEVLOGIN_SCOPE', profile.scope) ?? preset.defaultScope, preset.identity === 'id_token');
+  if (preset.allowedScopes) {
+    const refused = scope.split(' ').filter((item) => !preset.allowedScopes!.includes(item));
+    if (refused.length > 0) {
+      throw usageError(`${preset.name} does not allow the scope ${refused.join(' ')} in the device flow (${scopeSource ?? 'default'}).`, `Allowed: ${preset.allowedScopes.join(' ')}.`);
+    }
+  }
+  const clientSecret = nonEmpty(env.DEVLOGIN_CLIENT_SECRET);
+  if (clientSecret && preset.secret === 'never') {
+    throw usageError(`${preset.name} device-flow clients have no secret, and DEVLOGIN_CLIENT_SECRET is set.`, 'Unset DEVLOGIN_CLIENT_SECRET: the provider refuses a client that sends one.');
+  }
+  if (!clientSecret && preset.secretRequired) {
+    throw usageError(`${preset.name} needs the client's secret for the device flow.`, 'Set DEVLOGIN_CLIENT_SECRET to the secret of the "TVs and Limited Input devices" client (never pass it as a flag).');
+  }
 
   const maxSession = flags.maxSessionSeconds !== undefined
     ? { seconds: flags.maxSessionSeconds, source: '--max-session' }
@@ -106,7 +140,7 @@ export function resolveLoginSettings({ flags, env, profileName, profile, policy 
     throw usageError(`The max session of ${formatDuration(maxSession.seconds)} (${maxSession.source}) is longer than the 12h ceiling.`, 'Use 12h or less.');
   }
   let maxSessionSeconds = maxSession?.seconds ?? DEFAULT_MAX_SESSION_SECONDS;
-  let dpop = flags.dpop ?? 'auto';
+  let dpop: DpopMode = flags.dpop ?? (profile.dpop === true ? 'require' : 'off');
 
   if (policy) {
     if (policy.allowedIssuers && !policy.allowedIssuers.includes(normalizeIssuer(issuer))) {
@@ -123,28 +157,32 @@ export function resolveLoginSettings({ flags, env, profileName, profile, policy 
       maxSessionSeconds = policy.maxSessionSeconds; // the default gives way to the policy's ceiling
     }
     if (policy.requireDpop) {
-      if (dpop === 'off') throw policyRefusal(policy, 'requireDpop', 'sessions must be DPoP-bound, and --no-dpop was given.');
+      if (flags.dpop === 'off') throw policyRefusal(policy, 'requireDpop', 'sessions must be DPoP-bound, and --no-dpop was given.');
       dpop = 'require';
     }
   }
 
   return {
+    preset,
     issuer,
     clientId,
     scope,
     audience: nonEmpty(flags.audience) ?? nonEmpty(profile.audience),
     maxSessionSeconds,
     dpop,
-    trustedVerificationHosts: [...(profile.trustedVerificationHosts ?? []), ...(policy?.trustedVerificationHosts ?? [])],
+    clientSecret,
+    trustedVerificationHosts: [...(preset.verificationHosts ?? []), ...(profile.trustedVerificationHosts ?? []), ...(policy?.trustedVerificationHosts ?? [])],
   };
 }
 
 /**
- * Scopes as a space-separated set, `openid` first: identity comes only from a
- * verified ID token, so an OpenID Connect request is never optional here.
+ * Scopes as a space-separated set, `openid` first where identity comes from
+ * a verified ID token: there an OpenID Connect request is never optional.
+ * A provider without OpenID Connect (GitHub) gets the scopes as they are.
  */
-export function normalizeScope(scope: string): string {
+export function normalizeScope(scope: string, openid = true): string {
   const scopes = new Set(scope.split(/\s+/).filter(Boolean));
+  if (!openid) return [...scopes].join(' ');
   scopes.delete('openid');
   return ['openid', ...scopes].join(' ');
 }

@@ -22,6 +22,7 @@ export interface DeviceAuthorization {
 export const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
 const DEFAULT_INTERVAL_SECONDS = 5;
 const MAX_BACKOFF_SECONDS = 60;
+const MIN_INTERVAL_SECONDS = 1;
 
 export interface DeviceAuthorizationRequest {
   scope: string;
@@ -52,7 +53,6 @@ export async function requestDeviceAuthorization(
   if (!verificationUri) {
     throw providerError(`The provider's verification_uri (${printable(response.verification_uri, 100)}) is not a usable URL.`, { code: 'malformed_response' });
   }
-  const interval = response.interval;
   return {
     deviceCode: response.device_code,
     userCode,
@@ -63,10 +63,27 @@ export async function requestDeviceAuthorization(
       : safeVerificationUrl(response.verification_uri_complete, 'verification_uri_complete') ?? undefined,
     // RFC 8628 §3.2 expires_in: a code that claims to live longer than an hour (or 1e300 s) is taken at an hour.
     expiresAt: now() + Math.min(Number.isFinite(response.expires_in) && response.expires_in > 0 ? response.expires_in : 0, 3600) * 1000,
-    intervalSeconds: typeof interval === 'number' && Number.isFinite(interval) && interval > 0
-      ? Math.min(interval, MAX_BACKOFF_SECONDS)
-      : DEFAULT_INTERVAL_SECONDS,
+    intervalSeconds: pollInterval(response.interval),
   };
+}
+
+/**
+ * RFC 8628 §3.2: 5 s when absent. Never under 1 s, whatever the provider
+ * says (AWS sends 1, some send 0: PROVIDERS.md §4.3), nor over the back-off cap.
+ */
+export function pollInterval(interval: unknown): number {
+  if (typeof interval !== 'number' || !Number.isFinite(interval)) return DEFAULT_INTERVAL_SECONDS;
+  return Math.min(Math.max(interval, MIN_INTERVAL_SECONDS), MAX_BACKOFF_SECONDS);
+}
+
+/**
+ * What is added to every wait so that no poll is early by the provider's
+ * clock: GitHub answers slow_down to a poll a few milliseconds early
+ * [GH10], Keycloak to any poll inside the interval [KC1]. cli/oauth waits
+ * 1.2 × the interval for the same reason [CO1]; 10 % (at least 250 ms) is enough.
+ */
+export function pollMargin(intervalSeconds: number): number {
+  return Math.max(250, Math.round(intervalSeconds * 100));
 }
 
 /**
@@ -130,12 +147,14 @@ export async function pollForTokens(
   for (;;) {
     const remaining = authorization.expiresAt - now();
     if (remaining <= 0) throw expired();
-    await sleepOrInterrupt(sleep, Math.min(waitSeconds * 1000, remaining), signal);
+    await sleepOrInterrupt(sleep, Math.min(waitSeconds * 1000 + pollMargin(interval), remaining), signal);
     if (now() >= authorization.expiresAt) throw expired();
     try {
       return await client.genericGrantRequest(config, DEVICE_CODE_GRANT, { device_code: authorization.deviceCode }, { DPoP: options.dpop });
     } catch (err) {
       if (signal.aborted) throw interruptedError();
+      // PROVIDERS.md §4.5: the outcome is the `error` field, whatever the HTTP
+      // status (GitHub 200, Google 428/403, Auth0 403/429, Dex 401, others 400).
       const code = oauthErrorCode(err);
       unreachable = undefined;
       if (code === 'authorization_pending') {
@@ -144,18 +163,24 @@ export async function pollForTokens(
         continue;
       }
       if (code === 'slow_down') {
-        // RFC 8628 §3.5: slow_down adds 5 s to the interval for this and all later polls.
+        // RFC 8628 §3.5: slow_down adds 5 s to the interval for this and all
+        // later polls; GitHub sends the interval it wants instead [GH1]: take the larger.
         failures = 0;
-        interval += 5;
+        interval = Math.min(Math.max(interval + 5, serverInterval(err) ?? 0), MAX_BACKOFF_SECONDS);
         waitSeconds = interval;
         options.onNotice?.({ kind: 'slow_down', intervalSeconds: interval });
         continue;
       }
-      if (code === 'access_denied') {
-        throw new DevloginError(EXIT.signInNotCompleted, 'The sign-in was denied.', { code, hint: 'Run devlogin login again if that was a mistake.' });
+      // Entra says authorization_declined [MS1].
+      if (code === 'access_denied' || code === 'authorization_declined') {
+        throw new DevloginError(EXIT.signInNotCompleted, 'The sign-in was denied.', { code: 'access_denied', hint: 'Run devlogin login again if that was a mistake.' });
       }
-      if (code === 'expired_token') throw codeExpired();
-      if (isTransient(err)) {
+      // GitHub's documentation also spells it token_expired [GH1].
+      if (code === 'expired_token' || code === 'token_expired') throw codeExpired();
+      // Auth0 answers expired_token once, then invalid_grant for the same code
+      // [A02]: at the end of the code's life (a poll that lost the one answer), that is expiry too.
+      if (code === 'invalid_grant' && now() >= authorization.expiresAt - (interval * 1000 + pollMargin(interval))) throw codeExpired();
+      if (code === undefined && isTransient(err)) {
         // RFC 8628 §3.5: on a timeout (and here on 5xx too) reduce the polling
         // frequency; doubling the interval on each failure is the RECOMMENDED back-off.
         failures += 1;
@@ -164,9 +189,20 @@ export async function pollForTokens(
         options.onNotice?.({ kind: 'retry', reason: describeTransient(err), waitSeconds });
         continue;
       }
-      throw translateOidcError(err, 'token', issuer);
+      const failure = translateOidcError(err, 'token', issuer);
+      // An Okta app with "Require DPoP" refuses a proofless poll [OK2]; devlogin never binds unasked.
+      if ((code === 'invalid_dpop_proof' || code === 'use_dpop_nonce') && !options.dpop) {
+        throw new DevloginError(failure.exitCode, failure.message, { code, hint: 'This client requires DPoP-bound tokens: sign in with --dpop.', cause: err });
+      }
+      throw failure;
     }
   }
+}
+
+/** The `interval` a slow_down answer carries (GitHub), if any. */
+function serverInterval(err: unknown): number | undefined {
+  const body = err instanceof client.ResponseBodyError ? (err.cause as Record<string, unknown>) : undefined;
+  return typeof body?.interval === 'number' && body.interval > 0 ? body.interval : undefined;
 }
 
 function providerGaveNoAnswer(err: unknown, issuer: string): DevloginError {

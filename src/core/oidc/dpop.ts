@@ -9,8 +9,11 @@ export interface StoredDpopKey {
   publicJwk: JsonWebKey;
 }
 
-/** How login treats DPoP: use it when offered, demand it, or never. */
-export type DpopMode = 'auto' | 'require' | 'off';
+/**
+ * How login treats DPoP: demand it (--dpop, the profile, or policy), or not
+ * use it. Never "when offered": a bound token is useless to token and exec.
+ */
+export type DpopMode = 'require' | 'off';
 
 const ALGORITHMS: Record<string, webcrypto.RsaHashedImportParams | webcrypto.EcKeyImportParams | { name: 'Ed25519' }> = {
   ES256: { name: 'ECDSA', namedCurve: 'P-256' },

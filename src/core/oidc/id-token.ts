@@ -4,6 +4,8 @@ import type { IdentityClaims } from '../session/record.js';
 import { printable } from '../text.js';
 import type { TokenResponse } from './device-flow.js';
 import { translateOidcError } from './errors.js';
+import { acceptedTokenIssuers } from '../providers/issuer.js';
+import type { ProviderName } from '../providers/presets.js';
 
 export interface VerifiedIdentity {
   subject: string;
@@ -17,7 +19,14 @@ export interface IdentityOptions {
   onWarning?: ((message: string) => void) | undefined;
   /** The DPoP handle when the access token is bound. */
   dpop?: client.DPoPHandle | undefined;
+  /** The provider's preset: its issuer rule for an ID token taken out of the response. */
+  provider?: ProviderName;
+  /** An ID token openid-client could not check (providers/issuer.ts), verified here instead. */
+  takenIdToken?: string | undefined;
 }
+
+/** Asymmetric signatures only: an HS* or `none` token proves nothing about the provider. */
+const SIGNING_ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'];
 
 /**
  * Who signed in, from the ID token only. By the time the token response
@@ -28,7 +37,7 @@ export interface IdentityOptions {
  * A user code is not proof of identity: without a valid ID token nothing is stored.
  */
 export async function verifiedIdentity(config: client.Configuration, response: TokenResponse, options: IdentityOptions): Promise<VerifiedIdentity> {
-  const idToken = response.id_token;
+  const idToken = response.id_token ?? options.takenIdToken;
   if (!idToken) {
     throw providerError('The provider returned no ID token, so the signed-in identity cannot be verified.', {
       code: 'invalid_id_token',
@@ -39,12 +48,13 @@ export async function verifiedIdentity(config: client.Configuration, response: T
   if (!alg || alg === 'none' || alg.startsWith('HS')) {
     throw invalid(`it is not signed with the provider's key (alg ${printable(alg ?? 'missing', 20)})`);
   }
-  const claims = response.claims();
-  if (!claims) throw invalid('its claims cannot be read');
   const metadata = config.serverMetadata();
   const clientId = config.clientMetadata().client_id;
+  const claims = response.id_token ? response.claims() : await verifyTakenIdToken(config, idToken, options);
+  if (!claims) throw invalid('its claims cannot be read');
   const audiences = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
-  if (claims.iss !== metadata.issuer) throw invalid(`unexpected issuer ${printable(claims.iss, 80)}`);
+  const issuers = response.id_token ? [metadata.issuer] : acceptedTokenIssuers(options.provider ?? 'generic', metadata.issuer, claims);
+  if (typeof claims.iss !== 'string' || !issuers.includes(claims.iss)) throw invalid(`unexpected issuer ${printable(claims.iss, 80)}`);
   if (!audiences.includes(clientId)) throw invalid('it was issued to another client (aud)');
   if (typeof claims.exp !== 'number' || claims.exp * 1000 <= options.now - 60_000) throw invalid('it has expired');
   if (typeof claims.sub !== 'string' || claims.sub === '') throw invalid('it has no subject');
@@ -60,6 +70,42 @@ export async function verifiedIdentity(config: client.Configuration, response: T
     }
   }
   return { subject: claims.sub, claims: identity };
+}
+
+/**
+ * The checks openid-client makes (OpenID Connect Core §3.1.3.7), for an ID
+ * token whose issuer follows a provider rule: signature against the
+ * provider's JWKS, then iss (from the rule; Entra's from the signed `tid`),
+ * aud and exp, with a minute of clock tolerance.
+ */
+async function verifyTakenIdToken(config: client.Configuration, idToken: string, options: IdentityOptions): Promise<client.IDToken> {
+  const { createLocalJWKSet, decodeJwt, jwtVerify } = await import('jose');
+  const metadata = config.serverMetadata();
+  if (!metadata.jwks_uri) throw invalid('the provider publishes no signing keys (jwks_uri)');
+  let unverified: Record<string, unknown>;
+  try {
+    unverified = decodeJwt(idToken);
+  } catch {
+    throw invalid('it is not a JWT');
+  }
+  const issuers = acceptedTokenIssuers(options.provider ?? 'generic', metadata.issuer, unverified);
+  if (issuers.length === 0) throw invalid(`its tenant (tid) does not fill the issuer ${printable(metadata.issuer, 80)}`);
+  let jwks: unknown;
+  try {
+    const response = await config[client.customFetch]!(metadata.jwks_uri, { method: 'GET', headers: { accept: 'application/json' }, body: undefined, redirect: 'manual', signal: AbortSignal.timeout(config.timeout! * 1000) });
+    jwks = await response.json();
+  } catch (err) {
+    throw translateOidcError(err, 'token', options.issuer);
+  }
+  try {
+    const { payload } = await jwtVerify(idToken, createLocalJWKSet(jwks as Parameters<typeof createLocalJWKSet>[0]), {
+      issuer: issuers, audience: config.clientMetadata().client_id, algorithms: SIGNING_ALGS,
+      currentDate: new Date(options.now), clockTolerance: 60, requiredClaims: ['sub', 'exp', 'iat'],
+    });
+    return payload as client.IDToken;
+  } catch (err) {
+    throw invalid(printable(err instanceof Error ? err.message : 'the signature does not verify', 120));
+  }
 }
 
 function pickIdentity(claims: Record<string, unknown>): IdentityClaims {

@@ -1,7 +1,7 @@
-import * as client from 'openid-client';
-import { limitBodies } from '../http.js';
-import type { SessionRecord } from '../session/record.js';
-import { parseIssuer } from './issuer-url.js';
+import type * as client from 'openid-client';
+import { needsOwnIssuerCheck } from '../providers/issuer.js';
+import { presetOf, type SessionRecord } from '../session/record.js';
+import { buildConfiguration } from './discovery.js';
 
 export interface ProviderConfigOptions {
   fetch: client.CustomFetch;
@@ -13,13 +13,17 @@ export interface ProviderConfigOptions {
 /**
  * An openid-client configuration from the discovery document sealed in the
  * session at login: no discovery request per command. ID token signatures are
- * still checked against the provider's live JWKS.
+ * still checked against the provider's live JWKS; the preset's client
+ * authentication uses the sealed secret, if any.
  */
 export function providerConfig(record: SessionRecord, options: ProviderConfigOptions): client.Configuration {
-  const config = new client.Configuration(record.providerMetadata as client.ServerMetadata, record.clientId, undefined, client.None());
-  if (parseIssuer(record.issuer).protocol === 'http:') client.allowInsecureRequests(config);
-  client.enableNonRepudiationChecks(config);
-  config.timeout = options.timeoutSeconds;
-  config[client.customFetch] = options.unlimitedBodies ? options.fetch : limitBodies(options.fetch);
-  return config;
+  const preset = presetOf(record);
+  const metadataIssuer = String(record.providerMetadata.issuer ?? record.issuer);
+  return buildConfiguration(record.providerMetadata, record.clientId, record.issuer, options, {
+    preset,
+    clientSecret: record.clientSecret,
+    resourceServer: options.unlimitedBodies === true,
+    // A refreshed ID token whose iss openid-client cannot check is dropped: identity was settled at login.
+    takeIdToken: needsOwnIssuerCheck(preset.name, metadataIssuer) ? () => undefined : undefined,
+  });
 }

@@ -1,6 +1,7 @@
 import * as client from 'openid-client';
 import { providerError } from '../../errors.js';
-import { canonicalTokenType, expiryFrom, type NarrowToken, type SessionRecord } from '../session/record.js';
+import { revokeGithubToken } from '../providers/github.js';
+import { canonicalTokenType, expiryFrom, presetOf, type NarrowToken, type SessionRecord } from '../session/record.js';
 import { printable } from '../text.js';
 import { translateOidcError } from './errors.js';
 import { dpopProof, type StoredDpopKey } from './dpop.js';
@@ -93,20 +94,62 @@ export async function narrowTokens(config: client.Configuration, record: Session
   };
 }
 
-export type RevocationOutcome = 'revoked' | 'no_endpoint';
+export type RevocationOutcome = 'revoked' | 'no_endpoint' | 'cannot_revoke';
 
 /**
- * RFC 7009 revocation of the refresh token (which, per §2.1, should also end
- * the access tokens of the same grant) and then of the access token.
+ * How to end the session at the provider when this client has no way to
+ * (the preset's own instructions), or undefined when it can: Entra has no
+ * revocation endpoint [MS4]; GitHub revokes only with the app's secret [GH6].
  */
-export async function revokeTokens(config: client.Configuration, record: SessionRecord): Promise<RevocationOutcome> {
-  if (!config.serverMetadata().revocation_endpoint) return 'no_endpoint';
+export function revocationUnavailable(record: SessionRecord): string | undefined {
+  const preset = presetOf(record);
+  if (!preset.revokeElsewhere) return undefined;
+  if (preset.revocation === 'github') return record.clientSecret ? undefined : preset.revokeElsewhere;
+  return record.providerMetadata.revocation_endpoint ? undefined : preset.revokeElsewhere;
+}
+
+/**
+ * Revocation as the provider does it: RFC 7009 of the refresh token (which,
+ * per §2.1, should also end the access tokens of the same grant) and then of
+ * the access token; Google's `?token=` query, which ends the whole grant
+ * [GO1]; GitHub's DELETE with the app's secret [GH6].
+ */
+export async function revokeTokens(config: client.Configuration, record: SessionRecord, http: { fetch: client.CustomFetch; timeoutSeconds: number }): Promise<RevocationOutcome> {
+  if (revocationUnavailable(record) !== undefined) return 'cannot_revoke';
+  const preset = presetOf(record);
+  if (preset.revocation === 'github') {
+    await revokeGithubToken(record.issuer, record.clientId, record.clientSecret!, record.accessToken, http);
+    return 'revoked';
+  }
+  const endpoint = config.serverMetadata().revocation_endpoint;
+  if (!endpoint) return 'no_endpoint';
+  if (preset.revocation === 'query') {
+    await revokeByQuery(endpoint, record.refreshToken ?? record.accessToken, record.issuer, config);
+    return 'revoked';
+  }
   const restore = record.dpop ? withDpopProofs(config, record.dpop) : () => undefined;
   try {
     return await revokeBoth(config, record);
   } finally {
     restore();
   }
+}
+
+/** POST {endpoint}?token=…: 200 is revoked, 400 an invalid (already dead) token [GO1]. */
+async function revokeByQuery(endpoint: string, token: string, issuer: string, config: client.Configuration): Promise<void> {
+  const url = new URL(endpoint);
+  url.searchParams.set('token', token);
+  let response: Response;
+  try {
+    response = await config[client.customFetch]!(url.href, {
+      method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: '', redirect: 'manual',
+      signal: AbortSignal.timeout((config.timeout ?? 15) * 1000),
+    });
+  } catch (err) {
+    throw translateOidcError(err, 'revocation', issuer);
+  }
+  await response.body?.cancel();
+  if (response.status !== 200) throw providerError(`The provider refused the revocation (HTTP ${response.status}).`, { code: `http_${response.status}` });
 }
 
 async function revokeBoth(config: client.Configuration, record: SessionRecord): Promise<RevocationOutcome> {

@@ -19,6 +19,8 @@ export type EndMode = 'logout' | 'local' | 'revoke' | 'expired' | 'invalid' | 'r
 export type Revocation =
   | { kind: 'revoked' }
   | { kind: 'no_endpoint' }
+  /** This client has no way to revoke at this provider; `how` says how to do it there. */
+  | { kind: 'cannot_revoke'; how: string }
   | { kind: 'failed'; error: DevloginError }
   | { kind: 'not_asked' };
 
@@ -144,7 +146,9 @@ async function revokeAtProvider(record: SessionRecord, deps: SessionDeps, timeou
   try {
     const oidc = await loadOidc();
     const config = oidc.providerConfig(record, { fetch: deps.fetch, timeoutSeconds });
-    return (await oidc.revokeTokens(config, record)) === 'no_endpoint' ? { kind: 'no_endpoint' } : { kind: 'revoked' };
+    const outcome = await oidc.revokeTokens(config, record, { fetch: deps.fetch, timeoutSeconds });
+    if (outcome === 'cannot_revoke') return { kind: 'cannot_revoke', how: oidc.revocationUnavailable(record)! };
+    return outcome === 'no_endpoint' ? { kind: 'no_endpoint' } : { kind: 'revoked' };
   } catch (err) {
     return { kind: 'failed', error: err instanceof DevloginError ? err : providerError('Revocation failed.', { cause: err, code: 'provider_error' }) };
   }
@@ -164,6 +168,7 @@ async function confirmRevoked(record: SessionRecord, deps: SessionDeps): Promise
 
 function revokeFailureReason(revocation: Revocation, confirmation: Confirmation | undefined): string {
   if (revocation.kind === 'no_endpoint') return 'no_revocation_endpoint';
+  if (revocation.kind === 'cannot_revoke') return 'cannot_revoke';
   if (revocation.kind === 'failed') return revocation.error.code ?? 'provider_error';
   if (confirmation?.kind === 'still_active') return 'still_active';
   return 'not_revoked';

@@ -5,7 +5,7 @@ import { endLocked } from './end.js';
 
 export interface OnlineCheck {
   /** Which provider endpoints confirmed the session. */
-  checkedWith: ('introspection' | 'userinfo')[];
+  checkedWith: ('introspection' | 'userinfo' | 'user_api')[];
   /** Userinfo claims, when the provider has a userinfo endpoint. */
   userinfo?: Record<string, unknown>;
 }
@@ -29,6 +29,20 @@ export async function checkOnline(loaded: LoadedSession, deps: SessionDeps): Pro
     await endLocked(record.profile, 'invalid', deps, { loaded, reason });
     throw sessionEnded(record.profile, 'The provider says this session is no longer valid; it was ended here too.', reason);
   };
+
+  if (record.identityVerifiedBy === 'user_api') {
+    // No OpenID Connect (GitHub): the provider's user API is the one to ask.
+    const { fetchGithubUser } = await import('../providers/github.js');
+    let user;
+    try {
+      user = await fetchGithubUser(record.issuer, record.accessToken, { fetch: deps.fetch, timeoutSeconds: deps.httpTimeoutSeconds });
+    } catch (err) {
+      if (err instanceof DevloginError && err.code === 'invalid_token') return dead('invalid_token');
+      throw err;
+    }
+    if (user.subject !== record.subject) return dead('another_user');
+    return { checkedWith: ['user_api'], userinfo: { ...user.claims } };
+  }
 
   let active: boolean | undefined;
   try {

@@ -1,4 +1,5 @@
 import { randomUUID, type JsonWebKey } from 'node:crypto';
+import { PRESETS, isProviderName, type IdentitySource, type Preset, type ProviderName } from '../providers/presets.js';
 
 /** Identity claims kept from the verified ID token (never a token). */
 export interface IdentityClaims {
@@ -39,6 +40,12 @@ export interface SessionRecord {
    * it instead of discovering again (it is sealed with the session).
    */
   providerMetadata: Record<string, unknown>;
+  /** The provider preset the session was signed in with (absent in older sessions: generic). */
+  provider?: ProviderName;
+  /** How `subject` and `claims` were verified: an ID token, or the provider's user API over TLS (GitHub). */
+  identityVerifiedBy?: IdentitySource;
+  /** The client's secret (DEVLOGIN_CLIENT_SECRET at login), for refreshes: only ever inside the sealed record. */
+  clientSecret?: string;
   /** The DPoP key this session's tokens are bound to (RFC 9449): private and public JWK. */
   dpop?: { alg: string; privateJwk: JsonWebKey; publicJwk: JsonWebKey };
   /**
@@ -88,6 +95,9 @@ export function isSessionExpired(meta: Pick<SessionMeta, 'sessionExpiresAt'>, no
 }
 
 /** True when the access token is missing its expiry margin (null expiry: assume valid). */
+/** How long a refreshed token counts as just refreshed (see needsRefresh). */
+const JUST_REFRESHED_SECONDS = 60;
+
 export function needsRefresh(
   session: Pick<SessionMeta, 'accessTokenExpiresAt'> & { accessTokenRefreshedAt?: number | undefined },
   minTtlSeconds: number,
@@ -98,11 +108,12 @@ export function needsRefresh(
   const left = expiresAt - nowSeconds;
   if (left > minTtlSeconds) return false;
   // A provider whose tokens live less than --min-ttl cannot give a better one:
-  // a token refreshed less than half its life ago is as fresh as they come,
-  // so concurrent callers use the one another process just got instead of
-  // each spending a refresh (DESIGN.md "The vault").
+  // a token refreshed a moment ago (under a minute, or half its life if that
+  // is shorter) is used by every caller, instead of each spending a refresh
+  // (DESIGN.md "The vault": no refresh storm).
   const refreshedAt = session.accessTokenRefreshedAt;
-  return !(refreshedAt !== undefined && left > 0 && left * 2 >= expiresAt - refreshedAt);
+  if (refreshedAt === undefined || left <= 0) return true;
+  return nowSeconds - refreshedAt >= Math.min((expiresAt - refreshedAt) / 2, JUST_REFRESHED_SECONDS);
 }
 
 /** The longest lifetime a provider's expires_in is taken at: a year (a larger or broken one is clamped, never stored as is). */
@@ -126,4 +137,9 @@ export const toIso = (epochSeconds: number): string => new Date(epochSeconds * 1
 export function canonicalTokenType(type: string): string {
   const lower = type.toLowerCase();
   return lower === 'bearer' ? 'Bearer' : lower === 'dpop' ? 'DPoP' : type;
+}
+
+/** The session's preset; `generic` for sessions stored before presets existed. */
+export function presetOf(record: Pick<SessionRecord, 'provider'>): Preset {
+  return record.provider && isProviderName(record.provider) ? PRESETS[record.provider] : PRESETS.generic;
 }
