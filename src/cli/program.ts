@@ -111,11 +111,12 @@ export function buildProgram(deps: Deps, setExitCode: (code: number) => void = (
 
   program.command('api')
     .description('make an authenticated request (with a DPoP proof when bound); body on stdout')
-    .usage('[-X METHOD] [-H "K: V"]... [-d DATA|@file|@-] URL')
+    .usage('[-X METHOD] [-H "K: V"]... [-d DATA|@file|@-] [--allow-host H] URL')
     .argument('[url]', 'the URL to call (HTTPS, or http on loopback)')
     .option('-X, --method <method>', 'HTTP method (default GET, or POST with -d)')
     .option('-H, --header <header>', 'a request header "Name: value" (repeatable)', (value: string, previous: string[] = []) => [...previous, value])
     .option('-d, --data <data>', 'request body, @file to read a file, @- for stdin')
+    .option('--allow-host <host>', 'send the token to this host although it is neither the issuer\'s site nor in apiHosts (audited)')
     .addOption(minTtl)
     .action(async (url: string | undefined, flags: Flags, command: Command) => {
       const { parseApiOptions, runApi } = await import('./api.js');

@@ -12,6 +12,8 @@ export interface ProfileConfig {
   maxSession?: string;
   /** Hosts besides the issuer's site where this provider's verification page may live. */
   trustedVerificationHosts?: string[];
+  /** Hosts besides the issuer's site that api and git-credential may send this profile's token to. */
+  apiHosts?: string[];
 }
 
 export interface ConfigFile {
@@ -68,6 +70,9 @@ function parseProfiles(parsed: unknown, path: string): Record<string, ProfileCon
     const hosts = value.trustedVerificationHosts;
     if (Array.isArray(hosts) && hosts.every((host) => typeof host === 'string')) profile.trustedVerificationHosts = hosts;
     else if (hosts !== undefined) throw usageError(`"profiles.${name}.trustedVerificationHosts" in ${path} must be a list of host names.`);
+    const apiHosts = value.apiHosts;
+    if (Array.isArray(apiHosts) && apiHosts.every((host) => typeof host === 'string')) profile.apiHosts = apiHosts;
+    else if (apiHosts !== undefined) throw usageError(`"profiles.${name}.apiHosts" in ${path} must be a list of host names.`);
     result[name] = profile;
   }
   return result;
