@@ -1,8 +1,6 @@
-import { audit } from '../core/audit.js';
 import { parseDuration } from '../core/duration.js';
-import { assertBearer, withSession } from '../core/session/active.js';
+import { handOutToken } from '../core/session/hand-out.js';
 import { toIso } from '../core/session/record.js';
-import { ensureFresh } from '../core/session/refresh.js';
 import { resolveMinTtl } from '../core/settings.js';
 import type { Deps } from '../deps.js';
 import { writeJsonLine } from './output.js';
@@ -28,12 +26,7 @@ export function parseTokenOptions(profile: string, flags: Record<string, unknown
  * type and expiry.
  */
 export async function runToken(options: TokenOptions, deps: Deps): Promise<void> {
-  const record = await withSession(options.profile, deps, async (loaded) => {
-    assertBearer(loaded.record);
-    const fresh = await ensureFresh(loaded, options.minTtlSeconds, deps);
-    await audit(deps, 'token_read', fresh.record);
-    return fresh.record;
-  });
+  const record = await handOutToken(options.profile, deps, { minTtlSeconds: options.minTtlSeconds });
   if (!options.json) {
     deps.io.stdout.write(`${record.accessToken}\n`);
     return;
