@@ -123,6 +123,23 @@ export function buildProgram(deps: Deps, setExitCode: (code: number) => void = (
       await runApi(parseApiOptions(profileOf(command), url, flags), deps);
     });
 
+  program.command('git-credential')
+    .description('git\'s credential helper: the session\'s token for its own site\'s git hosts (store and erase write nothing)')
+    .usage('[get|store|erase]')
+    .argument('[operation]', 'get, store or erase, as git runs it')
+    .action(async (operation: string | undefined, _flags: Flags, command: Command) => {
+      const { parseGitCredentialOptions, runGitCredential } = await import('./git-credential.js');
+      await runGitCredential(parseGitCredentialOptions(profileOf(command), operation), deps);
+    });
+
+  program.command('kube-credential')
+    .description('kubectl\'s exec credential plugin: an ExecCredential (v1) with the ID token on stdout')
+    .option('--access-token', 'send the access token instead of the ID token')
+    .action(async (flags: Flags, command: Command) => {
+      const { parseKubeCredentialOptions, runKubeCredential } = await import('./kube-credential.js');
+      await runKubeCredential(parseKubeCredentialOptions(profileOf(command), flags), deps);
+    });
+
   program.command('logout')
     .description('end the session here (revoking it at the provider, best effort)')
     .option('--all', 'every profile')
