@@ -5,6 +5,8 @@
  * kubectl's interactive sign-in. The real git and kubectl run in
  * tools.e2e.test.ts.
  */
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { approveDeviceCode } from '../demo/approve.js';
 import type { LocalProvider } from '../demo/provider.js';
@@ -85,11 +87,24 @@ describe('git-credential', () => {
     expect(work).toMatchObject({ code: 3, stdout: 'quit=1\n', stderr: 'devlogin: Not signed in (profile "work"). Run "devlogin login --profile work".\n' });
   });
 
+  it('get without a session for a host that is not the profile\'s issuer\'s (as config.json knows it): nothing, no quit', async () => {
+    const h = await createHarness();
+    await writeFile(join(h.home, 'config.json'), JSON.stringify({ profiles: { default: { issuer: 'https://login.example.com', clientId: 'c' } } }));
+    expect(await h.run(['git-credential', 'get'], { stdin: 'protocol=https\nhost=github.com\n\n' })).toMatchObject({
+      code: 2,
+      stdout: '',
+      stderr: 'devlogin: Not sending the session\'s token to github.com: it is not on the issuer\'s site (example.com) nor in apiHosts. Add the host to "apiHosts" in config.json if it should get it.\n',
+    });
+    expect(await h.run(['git-credential', 'get'], { stdin: 'protocol=https\nhost=git.example.com\n\n' })).toMatchObject({ code: 3, stdout: 'quit=1\n', stderr: notSignedIn });
+  });
+
   it('get on a DPoP-bound session: quit=1 and the reason, exit 2', async () => {
     const { h } = await signedIn(dpopProvider, { args: [] });
     const result = await h.run(['git-credential', 'get'], { stdin: describeFor('127.0.0.1') });
     expect(result).toMatchObject({ code: 2, stdout: 'quit=1\n' });
     expect(result.stderr).toMatch(/^devlogin: This session's access token is bound to a DPoP key \(RFC 9449\)[^\n]*\n$/);
+    // The host comes first: another host is left to other helpers, bound session or not.
+    expect(await h.run(['git-credential', 'get'], { stdin: 'protocol=https\nhost=github.com\n\n' })).toMatchObject({ code: 2, stdout: '' });
   });
 
   it('store and erase (and operations git may add later) write nothing anywhere and leave the session alone', async () => {

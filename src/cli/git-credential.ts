@@ -1,5 +1,6 @@
+import { readConfig } from '../core/config.js';
 import { hostnameOf, readApiHosts, siteOf, tokenHostRule } from '../core/hosts.js';
-import { isLoopbackHost } from '../core/oidc/issuer-url.js';
+import { isLoopbackHost, isSecureUrl } from '../core/oidc/issuer-url.js';
 import { handOutToken } from '../core/session/hand-out.js';
 import type { SessionRecord } from '../core/session/record.js';
 import { resolveMinTtl } from '../core/settings.js';
@@ -59,20 +60,23 @@ export async function runGitCredential(options: GitCredentialOptions, deps: Deps
   }
 
   const apiHosts = await readApiHosts(deps, options.profile);
+  const checkHost = (issuer: string) => {
+    const rule = tokenHostRule(host, issuer, apiHosts);
+    if (rule) return rule;
+    throw new DevloginError(EXIT.usage, `Not sending the session's token to ${hostname}: it is not on the issuer's site (${siteOf(new URL(issuer).hostname)}) nor in apiHosts.`, {
+      hint: 'Add the host to "apiHosts" in config.json if it should get it.',
+      code: HOST_REFUSED,
+    });
+  };
+  // The profile's issuer, when known, decides before the session is even
+  // looked at: signed in or not, a host that is not ours is left to others.
+  const knownIssuer = (await readConfig(deps.paths)).profiles[options.profile]?.issuer;
+  if (knownIssuer && isSecureUrl(new URL(knownIssuer))) checkHost(knownIssuer);
   let record: SessionRecord;
   try {
     record = await handOutToken(options.profile, deps, {
       minTtlSeconds: resolveMinTtl(undefined),
-      check: (session) => {
-        const rule = tokenHostRule(host, session.issuer, apiHosts);
-        if (!rule) {
-          throw new DevloginError(EXIT.usage, `Not sending the session's token to ${hostname}: it is not on the issuer's site (${siteOf(new URL(session.issuer).hostname)}) nor in apiHosts.`, {
-            hint: 'Add the host to "apiHosts" in config.json if it should get it.',
-            code: HOST_REFUSED,
-          });
-        }
-        return { command: 'git', host: hostname, hostRule: rule };
-      },
+      check: (session) => ({ command: 'git', host: hostname, hostRule: checkHost(session.issuer) }),
     });
   } catch (err) {
     // gitcredentials(7): `quit` stops git from asking further helpers or the

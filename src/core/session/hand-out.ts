@@ -24,9 +24,9 @@ export interface HandOutOptions {
  */
 export function handOutToken(profile: string, deps: SessionDeps, options: HandOutOptions): Promise<SessionRecord> {
   return withSession(profile, deps, async (loaded) => {
+    const checked = options.check?.(loaded.record);
     // An ID token is never DPoP-bound; an access token that is cannot be used without the key.
     if (options.token !== 'id') assertBearer(loaded.record);
-    const checked = options.check?.(loaded.record);
     const fresh = await ensureFresh(loaded, options.minTtlSeconds, deps, options.token);
     await audit(deps, 'token_read', fresh.record, { ...options.details, ...checked });
     return fresh.record;
