@@ -145,11 +145,13 @@ export async function startKubeApiServer(provider: LocalProvider): Promise<KubeA
   };
 }
 
-/** A private CA and a certificate for 127.0.0.1 signed by it, as network.e2e.test.ts makes them. */
+/** A private CA and a certificate for 127.0.0.1 signed by it, made as network.e2e.test.ts makes them. */
 async function makeCertificates(dir: string): Promise<{ ca: string; key: string; cert: string }> {
   const run = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
-  run('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=devlogin test CA');
-  run('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1');
+  // P-256 keys: as good for a test as RSA, and made in a fraction of the time.
+  const key = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  run('req', '-x509', ...key, '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=devlogin test CA');
+  run('req', ...key, '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1');
   await writeFile(join(dir, 'ext.cnf'), 'subjectAltName=IP:127.0.0.1\n');
   run('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '2', '-extfile', 'ext.cnf');
   const read = (name: string) => readFile(join(dir, name), 'utf8');
