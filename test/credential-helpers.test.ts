@@ -96,6 +96,11 @@ describe('git-credential', () => {
       stderr: 'devlogin: Not sending the session\'s token to github.com: it is not on the issuer\'s site (example.com) nor in apiHosts. Add the host to "apiHosts" in config.json if it should get it.\n',
     });
     expect(await h.run(['git-credential', 'get'], { stdin: 'protocol=https\nhost=git.example.com\n\n' })).toMatchObject({ code: 3, stdout: 'quit=1\n', stderr: notSignedIn });
+    // A config.json git's helper cannot read: quit too, with the file named.
+    await writeFile(join(h.home, 'config.json'), '{');
+    expect(await h.run(['git-credential', 'get'], { stdin: 'protocol=https\nhost=git.example.com\n\n' })).toMatchObject({
+      code: 2, stdout: 'quit=1\n', stderr: `devlogin: The config file ${join(h.home, 'config.json')} is not valid JSON. Fix or delete it; devlogin rewrites it on the next login.\n`,
+    });
   });
 
   it('get on a DPoP-bound session: quit=1 and the reason, exit 2', async () => {

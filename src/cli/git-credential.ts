@@ -1,6 +1,6 @@
 import { readConfig } from '../core/config.js';
 import { hostnameOf, readApiHosts, siteOf, tokenHostRule } from '../core/hosts.js';
-import { isLoopbackHost, isSecureUrl } from '../core/oidc/issuer-url.js';
+import { isLoopbackHost } from '../core/oidc/issuer-url.js';
 import { handOutToken } from '../core/session/hand-out.js';
 import type { SessionRecord } from '../core/session/record.js';
 import { resolveMinTtl } from '../core/settings.js';
@@ -59,31 +59,15 @@ export async function runGitCredential(options: GitCredentialOptions, deps: Deps
     throw usageError(`Refusing to send the session's token over ${printable(protocol, 20)}:// to ${hostname}: only https (or http to this machine).`);
   }
 
-  const apiHosts = await readApiHosts(deps, options.profile);
-  const checkHost = (issuer: string) => {
-    const rule = tokenHostRule(host, issuer, apiHosts);
-    if (rule) return rule;
-    throw new DevloginError(EXIT.usage, `Not sending the session's token to ${hostname}: it is not on the issuer's site (${siteOf(new URL(issuer).hostname)}) nor in apiHosts.`, {
-      hint: 'Add the host to "apiHosts" in config.json if it should get it.',
-      code: HOST_REFUSED,
-    });
-  };
-  // The profile's issuer, when known, decides before the session is even
-  // looked at: signed in or not, a host that is not ours is left to others.
-  const knownIssuer = (await readConfig(deps.paths)).profiles[options.profile]?.issuer;
-  if (knownIssuer && isSecureUrl(new URL(knownIssuer))) checkHost(knownIssuer);
   let record: SessionRecord;
   try {
-    record = await handOutToken(options.profile, deps, {
-      minTtlSeconds: resolveMinTtl(undefined),
-      check: (session) => ({ command: 'git', host: hostname, hostRule: checkHost(session.issuer) }),
-    });
+    record = await handOut(options.profile, host, hostname, deps);
   } catch (err) {
     // gitcredentials(7): `quit` stops git from asking further helpers or the
-    // user, so a git without a usable session (none, ended, vault locked)
-    // fails at once instead of waiting on a password prompt; the reason, with
-    // the hint to sign in, is the error line on stderr. A host that is not
-    // ours is left to the other helpers.
+    // user, so a git without a usable session (none, ended, vault locked,
+    // broken config) fails at once instead of waiting on a password prompt;
+    // the reason, with its fix, is the error line on stderr. A host that is
+    // not ours is left to the other helpers.
     if (!(err instanceof DevloginError && err.code === HOST_REFUSED)) deps.io.stdout.write('quit=1\n');
     throw err;
   }
@@ -92,6 +76,27 @@ export async function runGitCredential(options: GitCredentialOptions, deps: Deps
   // password_expiry_utc (git 2.41+; older gits discard unknown attributes):
   // git then never reuses the token past its end.
   deps.io.stdout.write(`username=${username}\npassword=${record.accessToken}\npassword_expiry_utc=${expiresAt}\n`);
+}
+
+/** The session's token for git's `host`, through the one path tokens leave by, if the host rule lets it go there. */
+async function handOut(profile: string, host: string, hostname: string, deps: Deps): Promise<SessionRecord> {
+  const apiHosts = await readApiHosts(deps, profile);
+  const checkHost = (issuer: string) => {
+    const rule = tokenHostRule(host, issuer, apiHosts);
+    if (rule) return rule;
+    throw new DevloginError(EXIT.usage, `Not sending the session's token to ${hostname}: it is not on the issuer's site (${siteOf(new URL(issuer).hostname)}) nor in apiHosts.`, {
+      hint: 'Add the host to "apiHosts" in config.json if it should get it.',
+      code: HOST_REFUSED,
+    });
+  };
+  // The profile's issuer, when config.json knows it, decides before the
+  // session is looked at: signed in or not, a host that is not ours is left to others.
+  const knownIssuer = (await readConfig(deps.paths)).profiles[profile]?.issuer;
+  if (knownIssuer && URL.canParse(knownIssuer)) checkHost(knownIssuer);
+  return handOutToken(profile, deps, {
+    minTtlSeconds: resolveMinTtl(undefined),
+    check: (session) => ({ command: 'git', host: hostname, hostRule: checkHost(session.issuer) }),
+  });
 }
 
 function gitUsername(record: SessionRecord, asked: string | undefined): string {
