@@ -65,8 +65,8 @@ describe.skipIf(!required && !have('zsh'))('zsh', () => {
       await writeFile(join(zdotdir, '.zshrc'), `autoload -U compinit; compinit -u -d ${zdotdir}/.zcompdump\nsource ${root}completions/devlogin.zsh\nPS1='> '\n`);
       const driver = `zmodload zsh/zpty
 zpty -b z "ZDOTDIR=${zdotdir} zsh -i"
-zpty -w -n z $'devlogin lo\\t'; sleep 0.5; zpty -w -n z $'\\t'; sleep 1
-out=""; while zpty -r -t z line; do out+="$line"; done
+zpty -w -n z $'devlogin lo\\t\\t'
+zpty -r z out '*end the session here*'
 print -r -- "$out"; zpty -d z`;
       const result = spawnSync('zsh', ['-f', '-c', driver], { env: shellEnv(), encoding: 'utf8', timeout: 15_000 });
       const screen = result.stdout.replace(/\x1b\[[0-9;?]*[a-zA-Z]/g, '');
