@@ -8,7 +8,7 @@ _devlogin() {
     return
   fi
   case "$prev" in
-    --profile|--provider|--issuer|--client-id|--scope|--audience|--max-session|--min-ttl|--method|--header|--data|--limit) COMPREPLY=(); return ;;
+    --profile|--provider|--issuer|--client-id|--scope|--audience|--max-session|--min-ttl|--method|--header|--data|--allow-host|--limit) COMPREPLY=(); return ;;
   esac
   for ((i = 1; i < COMP_CWORD; i++)); do
     case "${COMP_WORDS[i]}" in
@@ -18,12 +18,14 @@ _devlogin() {
     esac
   done
   case "$command" in
-    "") if [[ "$cur" == -* ]]; then words='--version --profile --verbose --no-color --help'; else words='login whoami token exec api logout revoke sessions audit vault completion'; fi ;;
+    "") if [[ "$cur" == -* ]]; then words='--version --profile --verbose --no-color --help'; else words='login whoami token exec api git-credential kube-credential logout revoke sessions audit vault completion'; fi ;;
     login) words='--provider --issuer --client-id --scope --audience --max-session --no-browser --no-qr --dpop --no-dpop --json --version --profile --verbose --no-color --help' ;;
     whoami) words='--online --json --version --profile --verbose --no-color --help' ;;
     token) words='--min-ttl --scope --audience --json --version --profile --verbose --no-color --help' ;;
     exec) words='--min-ttl --scope --audience --end-session --version --profile --verbose --no-color --help' ;;
-    api) words='--method --header --data --min-ttl --scope --audience --version --profile --verbose --no-color --help' ;;
+    api) words='--method --header --data --allow-host --min-ttl --scope --audience --version --profile --verbose --no-color --help' ;;
+    git-credential) words='--version --profile --verbose --no-color --help' ;;
+    kube-credential) words='--access-token --version --profile --verbose --no-color --help' ;;
     logout) words='--all --local --version --profile --verbose --no-color --help' ;;
     revoke) words='--all --version --profile --verbose --no-color --help' ;;
     sessions) words='--json --version --profile --verbose --no-color --help' ;;

@@ -10,6 +10,8 @@ _devlogin() {
     'token:print a valid access token on stdout, refreshing it when needed'
     'exec:run a command with DEVLOGIN_ACCESS_TOKEN in its environment'
     'api:make an authenticated request (with a DPoP proof when bound); body on stdout'
+    'git-credential:git'\''s credential helper: the session'\''s token for its own site'\''s git hosts (store and erase write nothing)'
+    'kube-credential:kubectl'\''s exec credential plugin: an ExecCredential (v1) with the ID token on stdout'
     'logout:end the session here (revoking it at the provider, best effort)'
     'revoke:revoke the session at the provider, then end it here (exit 7 if the provider could not be told)'
     'sessions:list profiles with their state and expiries (unlocks nothing)'
@@ -19,7 +21,7 @@ _devlogin() {
   )
   case "${words[CURRENT-1]}" in
     --profile) compadd -- ${(f)"$(devlogin completion --profiles 2>/dev/null)"}; return ;;
-    --provider|--issuer|--client-id|--scope|--audience|--max-session|--min-ttl|--method|--header|--data|--limit) return ;;
+    --provider|--issuer|--client-id|--scope|--audience|--max-session|--min-ttl|--method|--header|--data|--allow-host|--limit) return ;;
   esac
   for ((i = 2; i < CURRENT; i++)); do
     if [[ "${words[i]}" == -- && "$command" == exec ]]; then _command_names; return; fi
@@ -97,9 +99,29 @@ _devlogin() {
     '--method:HTTP method (default GET, or POST with -d)'
     '--header:a request header "Name: value" (repeatable)'
     '--data:request body, @file to read a file, @- for stdin'
+    '--allow-host:send the token to this host although it is neither the issuer'\''s site nor in apiHosts (audited)'
     '--min-ttl:refresh first if the token expires within this (default 60s)'
     '--scope:a token limited to these of the session'\''s scopes, for this use only'
     '--audience:with --scope: the resource the token is for (RFC 8707)'
+    '--version:print the version'
+    '--profile:profile to use (default: $DEVLOGIN_PROFILE or "default")'
+    '--verbose:log each HTTP exchange (secrets redacted) and full errors'
+    '--no-color:no colour on stderr'
+    '--help:show help'
+      )
+      positional=() ;;
+    git-credential)
+      flags=(
+    '--version:print the version'
+    '--profile:profile to use (default: $DEVLOGIN_PROFILE or "default")'
+    '--verbose:log each HTTP exchange (secrets redacted) and full errors'
+    '--no-color:no colour on stderr'
+    '--help:show help'
+      )
+      positional=() ;;
+    kube-credential)
+      flags=(
+    '--access-token:send the access token instead of the ID token'
     '--version:print the version'
     '--profile:profile to use (default: $DEVLOGIN_PROFILE or "default")'
     '--verbose:log each HTTP exchange (secrets redacted) and full errors'

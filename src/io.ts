@@ -45,10 +45,14 @@ export function isInteractive(io: IO): boolean {
   return io.stderrIsTTY && io.stdinIsTTY && !io.ci && !io.ssh;
 }
 
-/** stderr as a terminal the spinner may draw on, or undefined. */
+/**
+ * stderr as a terminal the spinner may draw on, or undefined. A terminal
+ * that reports no width (a pseudo-terminal nobody sized, as `script` makes)
+ * gets none: ora would count its lines as endless and clear them forever.
+ */
 export function terminalOf(io: IO): TerminalStream | undefined {
   const stream = io.stderr as Partial<TerminalStream>;
-  return io.stderrIsTTY && typeof stream.cursorTo === 'function' ? (stream as TerminalStream) : undefined;
+  return io.stderrIsTTY && typeof stream.cursorTo === 'function' && (stream.columns ?? 0) > 0 ? (stream as TerminalStream) : undefined;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;

@@ -63,15 +63,10 @@ describe.skipIf(!required && !have('zsh'))('zsh', () => {
     const zdotdir = await mkdtemp(join(tmpdir(), 'devlogin-zsh-'));
     try {
       await writeFile(join(zdotdir, '.zshrc'), `autoload -U compinit; compinit -u -d ${zdotdir}/.zcompdump\nsource ${root}completions/devlogin.zsh\nPS1='> '\n`);
-      // Waits for what the terminal shows instead of fixed pauses: a loaded
-      // machine starts an interactive zsh (compinit) slower than an idle one.
       const driver = `zmodload zsh/zpty
 zpty -b z "ZDOTDIR=${zdotdir} zsh -i"
-out=""
-waitfor() { local i; for i in {1..150}; do while zpty -r -t z line; do out+="$line"; done; [[ $out == *$1* ]] && return 0; sleep 0.1; done; return 0 }
-waitfor '> '
-zpty -w -n z $'devlogin lo\\t'; waitfor 'devlogin log'
-zpty -w -n z $'\\t'; waitfor 'end the session here'
+zpty -w -n z $'devlogin lo\\t\\t'
+zpty -r z out '*end the session here*'
 print -r -- "$out"; zpty -d z`;
       const result = spawnSync('zsh', ['-f', '-c', driver], { env: shellEnv(), encoding: 'utf8', timeout: 15_000 });
       const screen = result.stdout.replace(/\x1b\[[0-9;?]*[a-zA-Z]/g, '');

@@ -360,6 +360,16 @@ describe('--verbose never shows a secret', () => {
     const token = await run(bearer.h, ['token', '--min-ttl', '3600']); // refreshes
     expect(token.code).toBe(0);
     expect(token.stderr).toMatch(/\[devlogin\] POST http:\/\/127\.0\.0\.1:\d+\/token → 200/);
+    // git and kubectl read it on stdout too, refreshing it first with --verbose's log on stderr:
+    // 55 s left of the 10 min token. (Not past its end: the provider dates the new
+    // ID token by its own clock, which this virtual one must not overtake.)
+    bearer.h.clock.advance(545_000);
+    for (const args of [['git-credential', 'get'], ['kube-credential'], ['kube-credential', '--access-token']]) {
+      const result = await bearer.h.run(['--verbose', ...args], { tty: verbose, stdin: 'protocol=http\nhost=127.0.0.1\n\n' });
+      expect(result.code, result.stderr).toBe(0);
+      outputs.push({ what: args.join(' '), result });
+    }
+    expect(outputs.at(-3)!.result.stderr).toMatch(/\[devlogin\] POST http:\/\/127\.0\.0\.1:\d+\/token → 200/);
     const failing = await run(bearer.h, ['token'], { DEVLOGIN_VAULT_PASSPHRASE: 'wrong' });
     expect(failing.code).toBe(6);
     expect(failing.stderr).toContain('[devlogin] DevloginError: Wrong vault passphrase'); // the cause, under --verbose
@@ -372,8 +382,8 @@ describe('--verbose never shows a secret', () => {
     ];
     expect(known.length).toBeGreaterThanOrEqual(10);
     for (const { what, result } of outputs) {
-      // token's stdout is the one place a token belongs.
-      const texts = what.startsWith('token') && result.code === 0 ? [result.stderr] : [result.stdout, result.stderr];
+      // The stdout of token, git-credential and kube-credential is the one place a token belongs.
+      const texts = /^(token|git-credential|kube-credential)/.test(what) && result.code === 0 ? [result.stderr] : [result.stdout, result.stderr];
       expect(await findLeaks(known, { home: bound.h.home, texts }), what).toEqual([]);
     }
     expect(await findLeaks(known, { home: bearer.h.home, texts: [] })).toEqual([]);

@@ -1,9 +1,11 @@
 import { readFile } from 'node:fs/promises';
+import { hostnameOf, readApiHosts, siteOf, tokenHostRule } from '../core/hosts.js';
 import { isSecureUrl } from '../core/oidc/issuer-url.js';
 import { printable } from '../core/text.js';
 import type { Deps } from '../deps.js';
 import { DevloginError, EXIT, usageError } from '../errors.js';
-import { handOut, parseMinTtlFlag, parseNarrowing, type HandOutRequest } from './hand-out.js';
+import { handOutToken } from '../core/session/hand-out.js';
+import { parseMinTtlFlag, parseNarrowing, type HandOutRequest } from './token-flags.js';
 
 export interface ApiOptions extends HandOutRequest {
   url: URL;
@@ -11,6 +13,8 @@ export interface ApiOptions extends HandOutRequest {
   headers: [string, string][];
   /** The body, or a source to read it from. */
   data: { text: string } | { file: string } | { stdin: true } | undefined;
+  /** --allow-host: a host name that may get the token although no rule lets it. */
+  allowHost: string | undefined;
 }
 
 const FORBIDDEN_HEADERS = new Set(['authorization', 'dpop', 'host']);
@@ -39,7 +43,9 @@ export function parseApiOptions(profile: string, url: string | undefined, flags:
   const data = raw === undefined ? undefined : raw === '@-' ? { stdin: true as const } : raw.startsWith('@') ? { file: raw.slice(1) } : { text: raw };
   const method = typeof flags.method === 'string' ? flags.method.toUpperCase() : data ? 'POST' : 'GET';
   if (!/^[A-Z]{1,16}$/.test(method)) throw usageError(`Invalid method "${printable(method, 20)}".`);
-  return { profile, url: parsed, method, headers, data, minTtlSeconds: parseMinTtlFlag(flags.minTtl), ...parseNarrowing(flags) };
+  const allowHost = typeof flags.allowHost === 'string' ? hostnameOf(flags.allowHost) : undefined;
+  if (typeof flags.allowHost === 'string' && allowHost === undefined) throw usageError(`--allow-host "${printable(flags.allowHost, 60)}" is not a host name.`);
+  return { profile, url: parsed, method, headers, data, minTtlSeconds: parseMinTtlFlag(flags.minTtl), ...parseNarrowing(flags), allowHost };
 }
 
 /**
@@ -51,7 +57,16 @@ export function parseApiOptions(profile: string, url: string | undefined, flags:
 export async function runApi(options: ApiOptions, deps: Deps): Promise<void> {
   const body = await readBody(options.data, deps.readStdin);
   const oidc = await import('../core/oidc/tokens.js');
-  const token = await handOut(options, deps, { bearer: false, event: 'token_read', command: 'api' });
+  const apiHosts = await readApiHosts(deps, options.profile);
+  const token = await handOutToken(options.profile, deps, {
+    minTtlSeconds: options.minTtlSeconds,
+    scopes: options.scopes,
+    resource: options.resource,
+    bearer: false,
+    details: { command: 'api' },
+    // Before any request, the refresh included: the token goes only where the host rule lets it.
+    check: (record) => checkHost(options, record.issuer, apiHosts),
+  });
   // API responses may be large: this request has no body limit (the provider's have).
   const config = oidc.providerConfig(token.record, { fetch: deps.fetch, timeoutSeconds: deps.httpTimeoutSeconds, unlimitedBodies: true });
   const dpop = token.record.dpop ? await oidc.dpopHandle(config, token.record.dpop) : undefined;
@@ -63,6 +78,18 @@ export async function runApi(options: ApiOptions, deps: Deps): Promise<void> {
   if (response.status < 200 || response.status > 299) {
     throw new DevloginError(EXIT.provider, `HTTP ${response.status} from ${options.method} ${options.url.origin}${options.url.pathname}.`, { code: `http_${response.status}` });
   }
+}
+
+/** DESIGN.md "Commands": the issuer's site, apiHosts, or --allow-host naming this very host; else exit 2. */
+function checkHost(options: ApiOptions, issuer: string, apiHosts: readonly string[]): { host: string; hostRule: string } {
+  const host = options.url.hostname.toLowerCase();
+  const rule = tokenHostRule(options.url.host, issuer, apiHosts);
+  if (rule) return { host, hostRule: rule };
+  if (options.allowHost === host) return { host, hostRule: 'allow_host' };
+  throw usageError(
+    `Refusing to send the session's token to ${host}: it is not on the issuer's site (${siteOf(new URL(issuer).hostname)}) nor in apiHosts.`,
+    `Pass --allow-host ${host} to send it there anyway (recorded in the audit log), or list the host in "apiHosts".`,
+  );
 }
 
 async function readBody(data: ApiOptions['data'], readStdin: () => Promise<Buffer>): Promise<Buffer | undefined> {

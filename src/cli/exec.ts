@@ -1,10 +1,12 @@
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
+import { basename } from 'node:path';
 import { endSession } from '../core/session/end.js';
+import { handOutToken } from '../core/session/hand-out.js';
 import type { Deps } from '../deps.js';
 import { DevloginError, EXIT, usageError } from '../errors.js';
-import { handOut, parseMinTtlFlag, parseNarrowing, type HandOutRequest } from './hand-out.js';
 import { whatTheProviderHeard } from './logout.js';
+import { parseMinTtlFlag, parseNarrowing, type HandOutRequest } from './token-flags.js';
 
 export interface ExecOptions extends HandOutRequest {
   command: string;
@@ -34,7 +36,14 @@ const WITHHELD = ['DEVLOGIN_VAULT_PASSPHRASE', 'DEVLOGIN_VAULT_KEY', 'DEVLOGIN_C
 export async function runExec(options: ExecOptions, deps: Deps): Promise<number> {
   let token;
   try {
-    token = await handOut(options, deps, { bearer: true, event: 'exec', command: options.command });
+    token = await handOutToken(options.profile, deps, {
+      minTtlSeconds: options.minTtlSeconds,
+      scopes: options.scopes,
+      resource: options.resource,
+      event: 'exec',
+      // The program's name only: its arguments may hold secrets.
+      details: { command: basename(options.command) },
+    });
   } catch (err) {
     // A job that could not get its token still must not leave its session behind,
     // unless nothing happened yet (a usage error) or there is no session.

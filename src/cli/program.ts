@@ -119,17 +119,35 @@ export function buildProgram(deps: Deps, setExitCode: (code: number) => void = (
 
   program.command('api')
     .description('make an authenticated request (with a DPoP proof when bound); body on stdout')
-    .usage('[-X METHOD] [-H "K: V"]... [-d DATA|@file|@-] URL')
+    .usage('[-X METHOD] [-H "K: V"]... [-d DATA|@file|@-] [--allow-host H] URL')
     .argument('[url]', 'the URL to call (HTTPS, or http on loopback)')
     .option('-X, --method <method>', 'HTTP method (default GET, or POST with -d)')
     .option('-H, --header <header>', 'a request header "Name: value" (repeatable)', (value: string, previous: string[] = []) => [...previous, value])
     .option('-d, --data <data>', 'request body, @file to read a file, @- for stdin')
+    .option('--allow-host <host>', 'send the token to this host although it is neither the issuer\'s site nor in apiHosts (audited)')
     .addOption(minTtl)
     .addOption(narrowScope)
     .addOption(narrowAudience)
     .action(async (url: string | undefined, flags: Flags, command: Command) => {
       const { parseApiOptions, runApi } = await import('./api.js');
       await runApi(parseApiOptions(profileOf(command), url, flags), deps);
+    });
+
+  program.command('git-credential')
+    .description('git\'s credential helper: the session\'s token for its own site\'s git hosts (store and erase write nothing)')
+    .usage('[get|store|erase]')
+    .argument('[operation]', 'get, store or erase, as git runs it')
+    .action(async (operation: string | undefined, _flags: Flags, command: Command) => {
+      const { parseGitCredentialOptions, runGitCredential } = await import('./git-credential.js');
+      await runGitCredential(parseGitCredentialOptions(profileOf(command), operation), deps);
+    });
+
+  program.command('kube-credential')
+    .description('kubectl\'s exec credential plugin: an ExecCredential (v1) with the ID token on stdout')
+    .option('--access-token', 'send the access token instead of the ID token')
+    .action(async (flags: Flags, command: Command) => {
+      const { parseKubeCredentialOptions, runKubeCredential } = await import('./kube-credential.js');
+      await runKubeCredential(parseKubeCredentialOptions(profileOf(command), flags), deps);
     });
 
   program.command('logout')

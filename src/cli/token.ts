@@ -1,7 +1,8 @@
+import { handOutToken } from '../core/session/hand-out.js';
 import { toIso } from '../core/session/record.js';
 import type { Deps } from '../deps.js';
-import { handOut, parseMinTtlFlag, parseNarrowing, type HandOutRequest } from './hand-out.js';
 import { writeJsonLine } from './output.js';
+import { parseMinTtlFlag, parseNarrowing, type HandOutRequest } from './token-flags.js';
 
 export interface TokenOptions extends HandOutRequest {
   json: boolean;
@@ -17,7 +18,7 @@ export function parseTokenOptions(profile: string, flags: Record<string, unknown
  * --scope. With --json: token, type, expiry and scope.
  */
 export async function runToken(options: TokenOptions, deps: Deps): Promise<void> {
-  const token = await handOut(options, deps, { bearer: true, event: 'token_read' });
+  const token = await handOutToken(options.profile, deps, { minTtlSeconds: options.minTtlSeconds, scopes: options.scopes, resource: options.resource });
   if (!options.json) {
     deps.io.stdout.write(`${token.accessToken}\n`);
     return;

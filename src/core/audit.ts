@@ -24,6 +24,9 @@ export interface AuditEvent {
   reason?: string;
   /** exec: the program's name only (its arguments may hold secrets). */
   command?: string;
+  /** token_read by api or git-credential: the host the token was sent to, and the rule that let it (issuer_site, api_hosts, allow_host). */
+  host?: string;
+  hostRule?: string;
   /** Ending a session: what the provider said to the revocation (revoked, no_endpoint, failed, not_asked). */
   revocation?: string;
 }
@@ -95,7 +98,7 @@ export function audit(
   deps: AuditDeps,
   event: AuditEventName,
   record: SessionRecord,
-  extra: Partial<Pick<AuditEvent, 'outcome' | 'reason' | 'command' | 'scope'>> = {},
+  extra: Partial<Pick<AuditEvent, 'outcome' | 'reason' | 'command' | 'scope' | 'host' | 'hostRule'>> = {},
 ): Promise<void> {
   return appendAudit(deps, {
     event,
@@ -108,5 +111,6 @@ export function audit(
     sessionId: record.sessionId,
     ...(extra.reason ? { reason: extra.reason } : {}),
     ...(extra.command ? { command: extra.command } : {}),
+    ...(extra.host ? { host: extra.host, hostRule: extra.hostRule } : {}),
   });
 }

@@ -16,6 +16,8 @@ export interface ProfileConfig {
   trustedVerificationHosts?: string[];
   /** login --dpop: bind this profile's tokens to a DPoP key (RFC 9449). */
   dpop?: boolean;
+  /** Hosts besides the issuer's site that api and git-credential may send this profile's token to. */
+  apiHosts?: string[];
 }
 
 /** What a login saves in its profile: never a token or secret. */
@@ -78,6 +80,9 @@ function parseProfiles(parsed: unknown, path: string): Record<string, ProfileCon
     else if (hosts !== undefined) throw usageError(`"profiles.${name}.trustedVerificationHosts" in ${path} must be a list of host names.`);
     if (typeof value.dpop === 'boolean') profile.dpop = value.dpop;
     else if (value.dpop !== undefined) throw usageError(`"profiles.${name}.dpop" in ${path} must be true or false.`);
+    const apiHosts = value.apiHosts;
+    if (Array.isArray(apiHosts) && apiHosts.every((host) => typeof host === 'string')) profile.apiHosts = apiHosts;
+    else if (apiHosts !== undefined) throw usageError(`"profiles.${name}.apiHosts" in ${path} must be a list of host names.`);
     result[name] = profile;
   }
   return result;

@@ -20,15 +20,32 @@ export interface Policy {
   allowedScopes?: string[];
   /** Hosts (or registrable domains) where a verification page may live besides the issuer's site. */
   trustedVerificationHosts?: string[];
+  /** Hosts (or registrable domains) besides the issuer's site that api and git-credential may send the token to. */
+  apiHosts?: string[];
 }
 
 export const DEFAULT_POLICY_PATH = '/etc/devlogin/policy.json';
 
-const KNOWN = new Set(['maxSession', 'allowedIssuers', 'requireDpop', 'allowPassphraseVault', 'allowedScopes', 'trustedVerificationHosts']);
+const KNOWN = new Set(['maxSession', 'allowedIssuers', 'requireDpop', 'allowPassphraseVault', 'allowedScopes', 'trustedVerificationHosts', 'apiHosts']);
 
 /** Reads the policy; none is null. A policy that cannot be read or understood is exit 2: it fails closed. */
 export async function readPolicy(env: Readonly<Record<string, string | undefined>>): Promise<Policy | null> {
-  const path = env.DEVLOGIN_POLICY || DEFAULT_POLICY_PATH;
+  return readPolicyAt(env.DEVLOGIN_POLICY || DEFAULT_POLICY_PATH);
+}
+
+/**
+ * The administrator's policy and the one DEVLOGIN_POLICY names, both (none
+ * that exists is left out): for the rules that only ever add (apiHosts), a
+ * policy from a variable adds to the administrator's and never takes its
+ * place. `adminPath` is for tests.
+ */
+export async function readPolicyFiles(env: Readonly<Record<string, string | undefined>>, adminPath = DEFAULT_POLICY_PATH): Promise<Policy[]> {
+  const paths = [...new Set([adminPath, env.DEVLOGIN_POLICY].filter((path): path is string => Boolean(path)))];
+  const policies = await Promise.all(paths.map(readPolicyAt));
+  return policies.filter((policy): policy is Policy => policy !== null);
+}
+
+async function readPolicyAt(path: string): Promise<Policy | null> {
   let raw: Buffer | null;
   try {
     raw = await readFileOrNull(path, 'self-or-root');
@@ -59,7 +76,7 @@ export function parsePolicy(text: string, path: string): Policy {
       throw invalid(path, '"maxSession" must be a duration such as "8h"');
     }
   }
-  for (const key of ['allowedIssuers', 'allowedScopes', 'trustedVerificationHosts'] as const) {
+  for (const key of ['allowedIssuers', 'allowedScopes', 'trustedVerificationHosts', 'apiHosts'] as const) {
     const list = data[key];
     if (list === undefined) continue;
     if (!Array.isArray(list) || !list.every((item) => typeof item === 'string' && item.length > 0)) throw invalid(path, `"${key}" must be a list of strings`);

@@ -1,9 +1,4 @@
-import { getDomain } from 'tldts';
-
-/** The registrable domain (example.co.uk) of a host; an IP address or localhost is its own site. */
-function siteOf(host: string): string {
-  return getDomain(host, { allowPrivateDomains: true }) ?? host.toLowerCase();
-}
+import { isListedHost, siteOf } from '../hosts.js';
 
 /**
  * Device-code phishing often sends people to a look-alike page. When the
@@ -15,10 +10,6 @@ export function verificationHostWarning(verificationUri: string, issuer: string,
   const host = new URL(verificationUri).hostname.toLowerCase();
   const issuerHost = new URL(issuer).hostname.toLowerCase();
   if (siteOf(host) === siteOf(issuerHost)) return undefined;
-  const isTrusted = trusted.some((entry) => {
-    const name = entry.toLowerCase();
-    return host === name || host.endsWith(`.${name}`);
-  });
-  if (isTrusted) return undefined;
+  if (isListedHost(host, trusted)) return undefined;
   return `The sign-in page is on ${host}, not on the issuer's site (${siteOf(issuerHost)}). Enter the code only if you expected this page; if in doubt, press Ctrl-C.`;
 }

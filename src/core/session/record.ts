@@ -128,6 +128,22 @@ export function expiryFrom(expiresIn: unknown, nowSeconds: number): number | nul
   return nowSeconds + Math.min(Math.floor(expiresIn), MAX_LIFETIME_SECONDS);
 }
 
+/**
+ * The `exp` of the session's ID token (epoch seconds), read without checking
+ * the signature: it was verified when the provider issued it (at login, or
+ * by openid-client on refresh). null when there is none or it has no `exp`.
+ */
+export function idTokenExpiresAt(record: Pick<SessionRecord, 'idToken'>): number | null {
+  const payload = record.idToken?.split('.')[1];
+  if (!payload) return null;
+  try {
+    const exp = (JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { exp?: unknown }).exp;
+    return typeof exp === 'number' ? exp : null;
+  } catch {
+    return null;
+  }
+}
+
 export const toIso = (epochSeconds: number): string => new Date(epochSeconds * 1000).toISOString();
 
 /**

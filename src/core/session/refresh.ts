@@ -3,23 +3,32 @@ import { audit } from '../audit.js';
 import type { LoadedSession } from '../vault/vault.js';
 import { nowSeconds, sessionEnded, type SessionDeps } from './active.js';
 import { endLocked } from './end.js';
-import { needsRefresh, type SessionRecord } from './record.js';
+import { idTokenExpiresAt, needsRefresh, type SessionRecord } from './record.js';
+
+/** Which of the session's tokens is handed out: its own expiry decides whether to refresh. */
+export type HandedToken = 'access' | 'id';
+
+const expiryOf = (record: SessionRecord, token: HandedToken): number | null =>
+  token === 'id' ? idTokenExpiresAt(record) : record.accessTokenExpiresAt;
 
 /**
- * The session with an access token valid for at least `minTtlSeconds`,
+ * The session with an access token (or, for `token` "id", an ID token: what
+ * an OpenID Connect Kubernetes cluster checks) valid for at least `minTtlSeconds`,
  * refreshing (and storing the rotated refresh token) when needed (RFC 6749
  * §6). Call inside withSession: the lock makes exactly one process refresh,
  * and the others find the new token when they re-read after taking it.
  */
-export async function ensureFresh(loaded: LoadedSession, minTtlSeconds: number, deps: SessionDeps): Promise<LoadedSession> {
+export async function ensureFresh(loaded: LoadedSession, minTtlSeconds: number, deps: SessionDeps, token: HandedToken = 'access'): Promise<LoadedSession> {
   const { record } = loaded;
   const now = nowSeconds(deps);
-  if (!needsRefresh(record, minTtlSeconds, now)) return loaded;
+  const stale = (candidate: SessionRecord) => needsRefresh({ accessTokenExpiresAt: expiryOf(candidate, token) }, minTtlSeconds, nowSeconds(deps));
+  if (!stale(record)) return loaded;
   if (!record.refreshToken) {
     // Still valid, only closer to its end than asked: hand it out; it cannot be renewed.
-    if (record.accessTokenExpiresAt !== null && record.accessTokenExpiresAt > now) return loaded;
+    const expiresAt = expiryOf(record, token);
+    if (expiresAt !== null && expiresAt > now) return loaded;
     await endLocked(record.profile, 'expired', deps, { loaded, reason: 'no_refresh_token' });
-    throw sessionEnded(record.profile, 'The access token has expired and the provider gave this session no refresh token.', 'session_expired');
+    throw sessionEnded(record.profile, `The ${token === 'id' ? 'ID' : 'access'} token has expired and the provider gave this session no refresh token.`, 'session_expired');
   }
   const oidc = await import('../oidc/tokens.js');
   const config = oidc.providerConfig(record, { fetch: deps.fetch, timeoutSeconds: deps.httpTimeoutSeconds });
@@ -32,7 +41,7 @@ export async function ensureFresh(loaded: LoadedSession, minTtlSeconds: number, 
     // A second look before declaring the session dead: a process that did not
     // wait for the lock (a stale-lock takeover) may have rotated it already.
     const again = await deps.vault.load(record.profile);
-    if (again && again.record.refreshToken !== record.refreshToken && !needsRefresh(again.record, minTtlSeconds, nowSeconds(deps))) {
+    if (again && again.record.refreshToken !== record.refreshToken && !stale(again.record)) {
       return again;
     }
     return rejectedSession(loaded, deps);

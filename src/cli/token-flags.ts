@@ -1,14 +1,10 @@
-import { basename } from 'node:path';
-import { audit } from '../core/audit.js';
-import { assertBearer, withSession } from '../core/session/active.js';
-import { narrowFresh } from '../core/session/narrow.js';
-import type { SessionRecord } from '../core/session/record.js';
-import { ensureFresh } from '../core/session/refresh.js';
 import { parseDuration } from '../core/duration.js';
 import { resolveMinTtl } from '../core/settings.js';
 import { printable } from '../core/text.js';
-import type { Deps } from '../deps.js';
 import { usageError } from '../errors.js';
+
+// The flags of the commands that hand a token out (token, exec, api), parsed
+// where they are read so that an error names the flag.
 
 /** --min-ttl, parsed where it is read: the error names the flag. */
 export function parseMinTtlFlag(value: unknown): number {
@@ -50,44 +46,8 @@ export function parseNarrowing(flags: Record<string, unknown>): Narrowing {
   return narrowing;
 }
 
+/** What token, exec and api ask for. */
 export interface HandOutRequest extends Narrowing {
   profile: string;
   minTtlSeconds: number;
-}
-
-export interface HandedToken {
-  record: SessionRecord;
-  accessToken: string;
-  tokenType: string;
-  expiresAt: number | null;
-  scope: string;
-}
-
-export interface HandOutUse {
-  /** token and exec hand out Bearer tokens; api can prove a DPoP binding itself. */
-  bearer: boolean;
-  event: 'token_read' | 'exec';
-  /** The program (exec) or tool (api) the token goes to, for the audit log. */
-  command?: string;
-}
-
-/**
- * The token a command hands out, valid for at least --min-ttl: the session's
- * own (refreshed when needed), or one narrowed to --scope. Audited as `use`
- * says, with the scope actually handed out.
- */
-export function handOut(request: HandOutRequest, deps: Deps, use: HandOutUse): Promise<HandedToken> {
-  return withSession(request.profile, deps, async (loaded) => {
-    if (use.bearer) assertBearer(loaded.record);
-    const command = use.command === undefined ? {} : { command: basename(use.command) };
-    if (request.scopes) {
-      const narrowed = await narrowFresh(loaded, { scopes: request.scopes, resource: request.resource, minTtlSeconds: request.minTtlSeconds }, deps);
-      const { token } = narrowed;
-      await audit(deps, use.event, narrowed.loaded.record, { ...command, scope: token.scope });
-      return { record: narrowed.loaded.record, accessToken: token.accessToken, tokenType: token.tokenType, expiresAt: token.accessTokenExpiresAt, scope: token.scope };
-    }
-    const { record } = await ensureFresh(loaded, request.minTtlSeconds, deps);
-    await audit(deps, use.event, record, command);
-    return { record, accessToken: record.accessToken, tokenType: record.tokenType, expiresAt: record.accessTokenExpiresAt, scope: record.scope };
-  });
 }
