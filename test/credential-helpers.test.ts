@@ -104,7 +104,7 @@ describe('git-credential', () => {
   });
 
   it('get on a DPoP-bound session: quit=1 and the reason, exit 2', async () => {
-    const { h } = await signedIn(dpopProvider, { args: [] });
+    const { h } = await signedIn(dpopProvider, { args: ['--dpop'] });
     const result = await h.run(['git-credential', 'get'], { stdin: describeFor('127.0.0.1') });
     expect(result).toMatchObject({ code: 2, stdout: 'quit=1\n' });
     expect(result.stderr).toMatch(/^devlogin: This session's access token is bound to a DPoP key \(RFC 9449\)[^\n]*\n$/);

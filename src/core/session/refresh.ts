@@ -21,7 +21,8 @@ const expiryOf = (record: SessionRecord, token: HandedToken): number | null =>
 export async function ensureFresh(loaded: LoadedSession, minTtlSeconds: number, deps: SessionDeps, token: HandedToken = 'access'): Promise<LoadedSession> {
   const { record } = loaded;
   const now = nowSeconds(deps);
-  const stale = (candidate: SessionRecord) => needsRefresh({ accessTokenExpiresAt: expiryOf(candidate, token) }, minTtlSeconds, nowSeconds(deps));
+  const stale = (candidate: SessionRecord) =>
+    needsRefresh({ accessTokenExpiresAt: expiryOf(candidate, token), accessTokenRefreshedAt: candidate.accessTokenRefreshedAt }, minTtlSeconds, nowSeconds(deps));
   if (!stale(record)) return loaded;
   if (!record.refreshToken) {
     // Still valid, only closer to its end than asked: hand it out; it cannot be renewed.
