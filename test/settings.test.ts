@@ -91,6 +91,16 @@ describe('config.json', () => {
     expect(JSON.parse(await readFile(join(dir, 'config.json'), 'utf8'))).toEqual({ profiles: { work: { maxSession: '30m', issuer: 'https://i.example', clientId: 'c', scope: 'openid' } } });
   });
 
+  it('saves the provider and --dpop, and --no-dpop (false) clears a saved dpop', async () => {
+    const paths = { configDir: dir, stateDir: dir };
+    await saveProfile(paths, 'work', { provider: 'okta', issuer: 'https://acme.okta.com', clientId: 'c', dpop: true });
+    expect((await readConfig(paths)).profiles.work).toEqual({ provider: 'okta', issuer: 'https://acme.okta.com', clientId: 'c', dpop: true });
+    await saveProfile(paths, 'work', { provider: 'okta', dpop: false });
+    expect((await readConfig(paths)).profiles.work).toEqual({ provider: 'okta', issuer: 'https://acme.okta.com', clientId: 'c' });
+    await writeFile(join(dir, 'config.json'), JSON.stringify({ profiles: { work: { dpop: 'yes' } } }));
+    await expect(readConfig(paths)).rejects.toMatchObject({ exitCode: EXIT.usage, message: `"profiles.work.dpop" in ${join(dir, 'config.json')} must be true or false.` });
+  });
+
   it('reports a broken config.json as exit 2 naming the file', async () => {
     await writeFile(join(dir, 'config.json'), '{ nope');
     const error = await readConfig({ configDir: dir, stateDir: dir }).catch((err: unknown) => err);
@@ -110,5 +120,34 @@ describe('paths and text', () => {
     expect(stripControl('x\u001b]52;c;aGVsbG8=\u0007y\u001b]8;;https://evil.example\u001b\\z\u001b]8;;\u001b\\')).toBe('xyz');
     expect(stripControl('p\u2028q\u2029r\u2060s\u061ct\u{e0041}u\u200bv\ufeffw\u00adx')).toBe('pqrstuvwx');
     expect(stripControl('Zoë 東京 ✓')).toBe('Zoë 東京 ✓');
+  });
+});
+
+describe('the provider preset in settings', () => {
+  const resolve = (sources: Partial<LoginSources>) =>
+    resolveLoginSettings({ flags: {}, env: {}, profileName: 'work', profile: {}, policy: null, ...sources });
+
+  it('takes --provider, then DEVLOGIN_PROVIDER, then the profile, then the issuer\'s host', () => {
+    const profile = { provider: 'keycloak', issuer: 'https://sso.example/realms/r', clientId: 'c' };
+    expect(resolve({ flags: { provider: 'Dex' }, env: { DEVLOGIN_PROVIDER: 'okta' }, profile: { ...profile, provider: 'dex' } }).preset.name).toBe('dex');
+    expect(resolve({ env: { DEVLOGIN_PROVIDER: 'keycloak' }, profile }).preset.name).toBe('keycloak');
+    expect(resolve({ profile }).preset.name).toBe('keycloak');
+    expect(resolve({ flags: { issuer: 'https://acme.okta.com/oauth2/default', clientId: 'c' } }).preset.name).toBe('okta');
+  });
+  it('uses the preset\'s default issuer and scope, and not the profile\'s issuer of another provider', () => {
+    const profile = { provider: 'keycloak', issuer: 'https://sso.example/realms/r', clientId: 'c' };
+    expect(resolve({ flags: { provider: 'github' }, profile })).toMatchObject({ issuer: 'https://github.com', scope: 'read:user' });
+    expect(resolve({ flags: { provider: 'gitlab', clientId: 'c' } })).toMatchObject({ issuer: 'https://gitlab.com', scope: 'openid profile email' });
+    expect(() => resolve({ flags: { provider: 'okta', clientId: 'c' } })).toThrow('No issuer is configured, and okta has no default one.');
+  });
+  it('reads the secret from DEVLOGIN_CLIENT_SECRET only, and trusts Entra\'s microsoft.com verification page', () => {
+    expect(resolve({ flags: { provider: 'google', clientId: 'c' }, env: { DEVLOGIN_CLIENT_SECRET: ' s3cret ' } }).clientSecret).toBe('s3cret');
+    expect(resolve({ flags: { provider: 'entra', clientId: 'c' } }).trustedVerificationHosts).toEqual(['microsoft.com']);
+  });
+  it('takes --dpop from the profile, and lets --no-dpop override it', () => {
+    const profile = { issuer: 'https://id.example', clientId: 'c', dpop: true };
+    expect(resolve({ profile }).dpop).toBe('require');
+    expect(resolve({ profile, flags: { dpop: 'off' } }).dpop).toBe('off');
+    expect(resolve({ profile: { ...profile, dpop: undefined } }).dpop).toBe('off');
   });
 });

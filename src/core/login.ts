@@ -85,6 +85,7 @@ export async function login(profile: string, flags: LoginFlags, deps: LoginDeps)
         provider: settings.preset.name, takenIdToken: tokens.takenIdToken,
       });
     const granted = grantedScope(tokens.response, settings.scope, settings.preset.commaScopes === true);
+    const idToken = tokens.response.id_token ?? tokens.takenIdToken;
     const now = nowSeconds(deps);
     const record: SessionRecord = {
       version: 1,
@@ -104,7 +105,7 @@ export async function login(profile: string, flags: LoginFlags, deps: LoginDeps)
       accessToken: tokens.response.access_token,
       accessTokenExpiresAt: expiryFrom(tokens.response.expires_in, now),
       ...(tokens.response.refresh_token ? { refreshToken: tokens.response.refresh_token } : {}),
-      ...(tokens.response.id_token ?? tokens.takenIdToken ? { idToken: (tokens.response.id_token ?? tokens.takenIdToken)! } : {}),
+      ...(idToken ? { idToken } : {}),
       createdAt: now,
       sessionExpiresAt: now + settings.maxSessionSeconds,
       providerMetadata: { ...tokens.provider.serverMetadata() },

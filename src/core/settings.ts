@@ -94,17 +94,19 @@ export function resolveLoginSettings({ flags, env, profileName, profile, policy 
     nonEmpty(flag) ?? nonEmpty(env[envName]) ?? nonEmpty(saved);
 
   // The preset: --provider, DEVLOGIN_PROVIDER, the profile, else recognised from the issuer's host.
-  const named = nonEmpty(flags.provider) !== undefined ? { name: nonEmpty(flags.provider)!, source: '--provider' }
-    : nonEmpty(env.DEVLOGIN_PROVIDER) !== undefined ? { name: nonEmpty(env.DEVLOGIN_PROVIDER)!, source: 'DEVLOGIN_PROVIDER' }
-      : nonEmpty(profile.provider) !== undefined ? { name: nonEmpty(profile.provider)!, source: `provider in ${fromProfile}` }
-        : undefined;
-  if (named && !isProviderName(named.name.toLowerCase())) {
-    throw usageError(`Unknown provider "${named.name.replace(/[^\x20-\x7e]/g, '?').slice(0, 40)}" (${named.source}).`, `Use one of: ${PROVIDER_NAMES.join(', ')}.`);
+  const named = [
+    { name: nonEmpty(flags.provider), source: '--provider' },
+    { name: nonEmpty(env.DEVLOGIN_PROVIDER), source: 'DEVLOGIN_PROVIDER' },
+    { name: nonEmpty(profile.provider), source: `provider in ${fromProfile}` },
+  ].find((candidate) => candidate.name !== undefined);
+  const namedName = named?.name?.toLowerCase();
+  if (named && namedName !== undefined && !isProviderName(namedName)) {
+    throw usageError(`Unknown provider "${named.name!.replace(/[^\x20-\x7e]/g, '?').slice(0, 40)}" (${named.source}).`, `Use one of: ${PROVIDER_NAMES.join(', ')}.`);
   }
-  // A profile's saved issuer belongs to its saved provider, not to another one named now.
-  const profileIssuer = named && named.source.startsWith('provider in') === false && profile.provider !== undefined
-    && named.name.toLowerCase() !== profile.provider.toLowerCase() ? undefined : profile.issuer;
-  const namedPreset = named ? PRESETS[named.name.toLowerCase() as keyof typeof PRESETS] : undefined;
+  const namedPreset = namedName !== undefined && isProviderName(namedName) ? PRESETS[namedName] : undefined;
+  // The profile's saved issuer belongs to its saved provider, not to another one named now.
+  const otherProvider = namedPreset !== undefined && profile.provider !== undefined && profile.provider.toLowerCase() !== namedPreset.name;
+  const profileIssuer = otherProvider ? undefined : profile.issuer;
   const issuer = pick(flags.issuer, 'DEVLOGIN_ISSUER', profileIssuer) ?? namedPreset?.defaultIssuer;
   if (!issuer) {
     throw usageError(namedPreset ? `No issuer is configured, and ${namedPreset.name} has no default one.` : 'No issuer is configured.', 'Pass --issuer URL or set DEVLOGIN_ISSUER.');
