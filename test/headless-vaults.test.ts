@@ -108,7 +108,8 @@ describe('the kernel vault (kernel keyring in memory)', () => {
     h.kernelStore.items.clear();
     const who = await h.run(['whoami']);
     expect(who.code).toBe(6);
-    expect(who.stderr).toBe('devlogin: The key for profile "default" is not in the Linux kernel keyring (it is gone after a reboot, or 3 days unused, or this session cannot see it). '
+    expect(who.stderr).toBe('devlogin: The key for profile "default" is not in the Linux kernel keyring: it is gone (a reboot, or 3 days unused), '
+      + 'or this process cannot see it (it has no session keyring of its own: cron, a service, sudo). '
       + 'Run "devlogin logout --local" to drop it, then sign in again.\n');
   });
 });

@@ -11,7 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { LocalProvider } from '../demo/provider.js';
-import { findLeaks, readAuditEvents, runCli, useTempHomes, type TestHome } from './helpers/cli.js';
+import { BIN, findLeaks, readAuditEvents, runCli, runProbed, useTempHomes, type TestHome } from './helpers/cli.js';
 import { signIn, startProvider } from './helpers/session.js';
 
 const keyutils = inject('keyutils');
@@ -34,6 +34,22 @@ function storedKey(h: TestHome, profile = 'default'): string | null {
   return found.status === 0 ? found.stdout : null;
 }
 
+/**
+ * whoami and token load nothing --version does not: no keychain code, no
+ * D-Bus preflight (node:net's client), no prompt; the keyring binding only
+ * for the kernel vault.
+ */
+async function expectLoadsNothingNew(h: TestHome, vault: 'kernel' | 'key', wrap: string[], env = h.env): Promise<void> {
+  const version = await runProbed(h, ['--version'], env, BIN, wrap);
+  for (const command of [['whoami'], ['token']]) {
+    const run = await runProbed(h, command, env, BIN, wrap);
+    expect(run.status, run.stderr).toBe(0);
+    // rmSync of the lock file loads Node's own rimraf on some versions: a file call, nothing else.
+    expect(run.builtins.filter((name) => !version.builtins.includes(name) && !name.startsWith('internal/fs/')), vault).toEqual([]);
+    expect(run.files.some((file) => file.includes('@napi-rs')), `${vault} loads the keyring binding`).toBe(vault === 'kernel');
+  }
+}
+
 describe.skipIf(!keyutils)('the kernel vault on the real kernel keyring', () => {
   let provider: LocalProvider;
   // No Secret Service (no D-Bus address), no passphrase: the automatic choice lands on the kernel keyring.
@@ -43,7 +59,7 @@ describe.skipIf(!keyutils)('the kernel vault on the real kernel keyring', () => 
   });
   afterAll(() => provider.close());
 
-  it('login, whoami from a second session, token, logout: the key lives only in the kernel keyring and is shredded at the end', async () => {
+  it('login, whoami from a second session, token, logout: the key lives only in the kernel keyring and is shredded at the end; nothing new is loaded', async () => {
     const h = await homes();
     const from = provider.issued.length;
     const login = await signIn(provider, h, { args: ['--no-dpop'], wrap: FRESH_SESSION });
@@ -63,13 +79,21 @@ describe.skipIf(!keyutils)('the kernel vault on the real kernel keyring', () => 
     expect(await findLeaks(secrets, { home: h.home, texts: [login.stdout, login.stderr, who.stdout, who.stderr, token.stderr] })).toEqual([]);
     expect(await findLeaks([key!], { home: h.home, texts: [token.stdout] })).toEqual([]);
 
+    await expectLoadsNothingNew(h, 'kernel', FRESH_SESSION);
+
+    // A process without a session keyring of its own (cron, a service) cannot see it: exit 6, saying so.
+    const unseen = await runCli(['whoami'], h.env, NO_POSSESSED_KEYRING);
+    expect(unseen.code).toBe(6);
+    expect(withoutKeyctl(unseen.stderr)).toBe('devlogin: The key for profile "default" is not in the Linux kernel keyring: it is gone (a reboot, or 3 days unused), '
+      + 'or this process cannot see it (it has no session keyring of its own: cron, a service, sudo). Run "devlogin logout --local" to drop it, then sign in again.\n');
+
     const logout = await runCli(['logout', '--local'], h.env, FRESH_SESSION);
     expect(logout.code, logout.stderr).toBe(0);
     expect(storedKey(h)).toBeNull();
-    expect((await readAuditEvents(h)).map((event) => event.event)).toEqual(['login', 'token_read', 'logout']);
+    expect((await readAuditEvents(h)).map((event) => event.event)).toEqual(['login', 'token_read', 'token_read', 'logout']);
   });
 
-  it('without a session keyring of its own: DEVLOGIN_VAULT=kernel is exit 6 naming the cause; the automatic choice moves on to the vault key', async () => {
+  it('without a session keyring of its own: DEVLOGIN_VAULT=kernel is exit 6 naming the cause; the automatic choice moves on to the vault key, which loads no keyring code', async () => {
     const h = await homes({ DEVLOGIN_VAULT: 'kernel' });
     const refused = await runCli(['login', '--issuer', provider.issuer, '--client-id', provider.clientId], h.env, NO_POSSESSED_KEYRING);
     expect(refused.code).toBe(6);
@@ -87,6 +111,7 @@ describe.skipIf(!keyutils)('the kernel vault on the real kernel keyring', () => 
     expect(auto.code, auto.stderr).toBe(0);
     expect(JSON.parse(auto.stdout.trim().split('\n')[1]!)).toMatchObject({ vault: 'key' });
     expect(storedKey(h)).toBeNull();
+    await expectLoadsNothingNew(h, 'key', [], { ...h.env, DEVLOGIN_VAULT: undefined, DEVLOGIN_VAULT_KEY: vaultKey });
     spawnSync('sh', ['-c', `id=$(keyctl search @us user '${probe}') && keyctl unlink "$id" @us`]);
     expect(await findLeaks([vaultKey], { home: h.home, texts: [auto.stdout, auto.stderr] })).toEqual([]);
   });

@@ -147,12 +147,15 @@ describe('local files', () => {
   it('vault files: any content is no session or exit 6, never a crash', async () => {
     const paths = { configDir: dir, stateDir: dir };
     await mkdir(join(dir, 'sessions'), { recursive: true });
-    const vault = createVault({ paths, env: { DEVLOGIN_VAULT: 'passphrase', DEVLOGIN_VAULT_PASSPHRASE: 'p' } });
+    const vault = createVault({ paths, env: { DEVLOGIN_VAULT: 'passphrase', DEVLOGIN_VAULT_PASSPHRASE: 'p', DEVLOGIN_VAULT_KEY: 'A'.repeat(43), DEVLOGIN_KEYCHAIN_SERVICE: 'devlogin-test-properties' } });
     const envelopeLike = fc.record({
-      format: fc.constantFrom('devlogin-session', 'x'), version: fc.constantFrom(1, 2), backend: fc.constantFrom('passphrase', 'keychain', 'other'),
+      format: fc.constantFrom('devlogin-session', 'x'), version: fc.constantFrom(1, 2), backend: fc.constantFrom('passphrase', 'keychain', 'kernel', 'key', 'other'),
       meta: fc.record({ profile: fc.constantFrom('default', 'x'), sessionId: fc.string(), issuer: fc.string(), clientId: fc.string(), subject: fc.string(), createdAt: fc.integer(), sessionExpiresAt: fc.integer(), accessTokenExpiresAt: fc.option(fc.integer()) }),
       session: fc.record({ alg: fc.constantFrom('A256GCM', 'none'), iv: fc.base64String(), tag: fc.base64String(), data: fc.base64String() }),
-      wrappedKey: fc.record({ alg: fc.constant('A256GCM'), iv: fc.base64String(), tag: fc.base64String(), data: fc.base64String(), kdf: fc.record({ kdf: fc.constant('scrypt'), N: fc.constantFrom(2, 1024, 3, 2 ** 30), r: fc.integer({ min: -1, max: 64 }), p: fc.integer({ min: -1, max: 32 }), salt: fc.base64String() }) }),
+      wrappedKey: fc.record({ alg: fc.constant('A256GCM'), iv: fc.base64String(), tag: fc.base64String(), data: fc.base64String(), kdf: fc.oneof(
+        fc.record({ kdf: fc.constant('scrypt'), N: fc.constantFrom(2, 1024, 3, 2 ** 30), r: fc.integer({ min: -1, max: 64 }), p: fc.integer({ min: -1, max: 32 }), salt: fc.base64String() }),
+        fc.record({ kdf: fc.constant('hkdf-sha256'), salt: fc.base64String(), info: fc.string() }),
+      ) }),
     }, { requiredKeys: [] }).map((value) => JSON.stringify(value));
     await fc.assert(fc.asyncProperty(fc.oneof(fc.string(), fc.json(), envelopeLike), async (text) => {
       expect(() => parseEnvelope(text)).not.toThrow();

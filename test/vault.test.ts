@@ -46,7 +46,8 @@ function record(profile = 'default'): SessionRecord {
   };
 }
 
-const passphraseEnv = { DEVLOGIN_VAULT: 'passphrase', DEVLOGIN_VAULT_PASSPHRASE: 'pass one' };
+// Its own service name: removing an unreadable session shreds every backend's key for the profile, the kernel keyring's too.
+const passphraseEnv = { DEVLOGIN_VAULT: 'passphrase', DEVLOGIN_VAULT_PASSPHRASE: 'pass one', DEVLOGIN_KEYCHAIN_SERVICE: `devlogin-test-${randomBytes(4).toString('hex')}` };
 const fileOf = (profile = 'default') => join(dir, 'sessions', `${profile}.json.enc`);
 
 async function failure(promise: Promise<unknown>): Promise<DevloginError> {

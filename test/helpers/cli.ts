@@ -171,14 +171,15 @@ export interface ProbedRun {
 }
 
 /** Runs bin/devlogin (or another CommonJS program) with a --require probe that records, at exit, what the process loaded. */
-export async function runProbed(h: TestHome, args: string[], env: NodeJS.ProcessEnv = h.env, program = BIN): Promise<ProbedRun> {
+export async function runProbed(h: TestHome, args: string[], env: NodeJS.ProcessEnv = h.env, program = BIN, wrap: string[] = []): Promise<ProbedRun> {
   const script = join(h.home, 'probe.cjs');
   const report = join(h.home, 'probe.json');
   await writeFile(script, `process.on('exit', () => require('node:fs').writeFileSync(${JSON.stringify(report)}, JSON.stringify({
     files: Object.keys(require.cache),
     builtins: process.moduleLoadList.filter((name) => name.startsWith('NativeModule ')).map((name) => name.slice(13)),
   })));\n`);
-  const result = spawnSync(NODE, ['--require', script, program, ...args], { env, encoding: 'utf8' });
+  const [command, ...rest] = [...wrap, NODE, '--require', script, program, ...args];
+  const result = spawnSync(command!, rest, { env, encoding: 'utf8' });
   const loaded = JSON.parse(await readFile(report, 'utf8')) as { files: string[]; builtins: string[] };
   return { status: result.status, stdout: result.stdout, stderr: result.stderr, ...loaded };
 }

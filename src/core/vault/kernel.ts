@@ -86,7 +86,7 @@ export function createKernelBackend(store: KeyStore): KeyBackend {
       const { profile } = envelope.meta;
       const key = await store.getKey(profile);
       if (!key) {
-        throw vaultError(`The key for profile "${profile}" is not in the Linux kernel keyring (it is gone after a reboot, or 3 days unused, or this session cannot see it).`, {
+        throw vaultError(`The key for profile "${profile}" is not in the Linux kernel keyring: it is gone (a reboot, or 3 days unused), or this process cannot see it (it has no session keyring of its own: cron, a service, sudo).`, {
           hint: corruptHint(profile),
           code: 'vault_corrupt',
         });
