@@ -11,6 +11,7 @@ import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalProvider } from '../demo/provider.js';
 import { BIN, NODE, findLeaks, readAuditEvents, readTree, runCli, runProbed, startCli, useTempHomes, type TestHome } from './helpers/cli.js';
+import { signInHome } from './helpers/harness.js';
 import { introspect, signIn, startProvider } from './helpers/session.js';
 
 let provider: LocalProvider;
@@ -24,11 +25,15 @@ afterAll(async () => {
   await provider.close();
 });
 
-/** A fresh home with a signed-in Bearer session; returns the tokens the provider issued for it. */
+/**
+ * A fresh home with a signed-in Bearer session (signed in in-process: the
+ * first test signs in with the built CLI); returns the tokens the provider
+ * issued for it.
+ */
 async function signedIn(): Promise<{ h: TestHome; accessToken: string; refreshToken: string }> {
   const h = await makeHome();
   const before = provider.issued.length;
-  const run = await signIn(provider, h, { args: ['--no-dpop'] });
+  const run = await signInHome(h, provider, { args: ['--no-dpop'] });
   expect(run.code, run.stderr).toBe(0);
   const issued = provider.issued.slice(before).at(-1)!;
   return { h, accessToken: issued.access_token!, refreshToken: issued.refresh_token! };

@@ -7,7 +7,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalProvider } from '../demo/provider.js';
 import { BIN, NODE, findLeaks, readAuditEvents, readTree, runCli, useTempHomes, type TestHome } from './helpers/cli.js';
-import { createHarness, signIn as harnessSignIn } from './helpers/harness.js';
+import { signInHome } from './helpers/harness.js';
 import { introspect, startProvider } from './helpers/session.js';
 
 let provider: LocalProvider;
@@ -27,8 +27,7 @@ afterAll(async () => {
 async function signedIn(on: LocalProvider = provider, extra: NodeJS.ProcessEnv = {}): Promise<{ h: TestHome; refreshToken: string }> {
   const h = await makeHome(extra);
   const before = on.issued.length;
-  const harness = await createHarness({ DEVLOGIN_HOME: h.home, DEVLOGIN_VAULT: 'passphrase', DEVLOGIN_VAULT_PASSPHRASE: h.env.DEVLOGIN_VAULT_PASSPHRASE });
-  const run = await harnessSignIn(harness, on, { args: ['--no-dpop'] });
+  const run = await signInHome(h, on, { args: ['--no-dpop'] });
   expect(run.code, run.stderr).toBe(0);
   return { h, refreshToken: on.issued.slice(before).at(-1)!.refresh_token! };
 }

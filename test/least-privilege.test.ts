@@ -121,6 +121,28 @@ describe('token --scope: a token narrowed to fewer scopes, for one use', () => {
   });
 });
 
+describe('--audience: an RFC 8707 resource on the narrowing request', () => {
+  it('sends resource with the narrower scope, and keeps one narrow token per scope and resource', async () => {
+    const fake = await startFakeProvider({ token: [{ tokens: {} }, { tokens: { scope: 'openid' } }] });
+    try {
+      const h = await createHarness();
+      expect((await h.run(['login', '--issuer', fake.issuer, '--client-id', fake.clientId])).code).toBe(0);
+      const run = await h.run(['token', '--scope', 'openid', '--audience', 'https://api.example.test/', '--json']);
+      expect(run.code, run.stderr).toBe(0);
+      const refresh = fake.tokenRequests.at(-1)!.body;
+      expect(Object.fromEntries(refresh)).toMatchObject({ grant_type: 'refresh_token', scope: 'openid', resource: 'https://api.example.test/' });
+      const requests = fake.tokenRequests.length;
+      expect((await h.run(['token', '--scope', 'openid', '--audience', 'https://api.example.test/'])).stdout).toBe(`${(JSON.parse(run.stdout) as { access_token: string }).access_token}\n`);
+      expect(fake.tokenRequests.length).toBe(requests); // the sealed narrow token for that resource
+      expect((await h.run(['token', '--scope', 'openid', '--audience', 'https://other.example.test/'])).code).toBe(0);
+      expect(fake.tokenRequests.length).toBe(requests + 1); // another resource, another token
+      expect(Object.fromEntries(fake.tokenRequests.at(-1)!.body)).toMatchObject({ resource: 'https://other.example.test/' });
+    } finally {
+      await fake.close();
+    }
+  });
+});
+
 describe('audit lines cannot be forged', () => {
   it('a provider whose claims hold newlines, ANSI codes and bidi controls leaves exactly one clean line per event', async () => {
     const evil = 'eve\n{"time":"2026-01-01T00:00:00.000Z","event":"logout","profile":"default","outcome":"success"}\u001b[31m\u202e\u2028';
