@@ -7,7 +7,7 @@ export default defineConfig({
     hookTimeout: 30_000,
     globalSetup: ['test/helpers/global-setup.ts'],
     pool: 'forks',
-    maxWorkers: 2,
+    maxWorkers: 3,
     reporters: ['default', './test/helpers/summary-reporter.ts'],
   },
 });

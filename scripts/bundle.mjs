@@ -51,7 +51,7 @@ await build({
   target: 'node20',
   // commander runs on every call: inside the bundle it costs one file less to
   // find and compile. The keyring binding is native; the rest load lazily.
-  external: ['@napi-rs/keyring', 'openid-client', 'jose', 'ora', 'qrcode-terminal', 'open', 'undici', 'tldts', 'chalk', 'glossy'],
+  external: ['@napi-rs/keyring', 'openid-client', 'jose', 'ora', 'qrcode-terminal', 'open', 'undici', 'tldts', 'chalk'],
   define: { DEVLOGIN_VERSION: JSON.stringify(version) },
   plugins: [nativeRequire, lazyChildProcess],
   // The shim ignores import.meta.url, which is all keychain.ts reads of it.

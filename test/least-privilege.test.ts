@@ -9,6 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalProvider } from '../demo/provider.js';
+import { formatRfc5424 } from '../src/core/audit-forward.js';
 import { findLeaks, readAuditEvents } from './helpers/cli.js';
 import { startFakeProvider } from './helpers/fake-provider.js';
 import { createHarness } from './helpers/harness.js';
@@ -248,6 +249,13 @@ describe('DEVLOGIN_AUDIT_SYSLOG: every audit event also goes to the collector', 
     expect(verbose.code).toBe(0);
     expect(verbose.stderr).toContain(`[devlogin] audit event not forwarded to ${url}: connect ECONNREFUSED`);
     expect((await readAuditEvents(h)).map((event) => event.event)).toEqual(['login', 'token_read', 'token_read']);
+  });
+
+  it('escapes what RFC 5424 structured data needs escaped, and keeps the time to the millisecond', () => {
+    const line = { time: '2026-12-04T04:48:12.029Z', event: 'login' as const, profile: 'default', outcome: 'failure' as const, subject: 'a"b\\c]d', reason: 'access_denied' };
+    const message = formatRfc5424(line, { hostname: 'host name', pid: 42 });
+    expect(message).toBe('<84>1 2026-12-04T04:48:12.029Z hostname devlogin 42 login [devlogin@32473 event="login" profile="default" outcome="failure" subject="a\\"b\\\\c\\]d" reason="access_denied"] login failure profile=default subject=a"b\\c]d reason=access_denied');
+    expect(parse5424(message)).toMatchObject({ facility: 10, severity: 4, time: line.time, host: 'hostname', procid: 42, msgid: 'login', params: { subject: 'a"b\\c]d', reason: 'access_denied' } });
   });
 
   it.each(['syslog://127.0.0.1:514', 'udp://127.0.0.1', 'tcp://:514', 'journald', 'udp://127.0.0.1:0'])('refuses DEVLOGIN_AUDIT_SYSLOG=%s with exit 2 and one line', async (value) => {

@@ -40,8 +40,6 @@ export interface ForwardOptions {
 
 /** RFC 5424 §7.2.2: an SD-ID of our own is NAME@PEN; 32473 is the PEN reserved for examples (RFC 5612), devlogin has none of its own. */
 export const SD_ID = 'devlogin@32473';
-/** Facility 10, security/authorisation messages (RFC 5424 §6.2.1): authpriv to rsyslog, "sec" to glossy. */
-const FACILITY = 'sec';
 const FACILITY_CODE = 10;
 const FIELDS = ['event', 'profile', 'outcome', 'issuer', 'subject', 'clientId', 'scope', 'sessionId', 'reason', 'command', 'revocation'] as const;
 
@@ -67,22 +65,41 @@ function describe(target: AuditTarget): string {
   return target.kind === 'journal' ? 'the systemd journal' : `${target.kind}://${target.host}:${target.port}`;
 }
 
-/** The RFC 5424 message: MSGID the event, the fields as structured data, a short text for people. */
-export async function formatRfc5424(line: AuditLine, options: Pick<ForwardOptions, 'hostname' | 'pid'>): Promise<string> {
-  const { Produce } = await import('glossy');
-  const params: Record<string, string> = {};
+/** RFC 5424 §6.2.1 severities. */
+const SEVERITY = { warning: 4, info: 6 } as const;
+
+/** RFC 5424 §6: header fields are printable US-ASCII without spaces, or "-" (the NILVALUE) when empty. */
+function headerField(value: string, maxLength: number): string {
+  const clean = value.replace(/[^\x21-\x7e]/g, '').slice(0, maxLength);
+  return clean === '' ? '-' : clean;
+}
+
+/** RFC 5424 §6.3.3: in a PARAM-VALUE, '"', '\\' and ']' are escaped with a backslash. */
+const paramValue = (value: string): string => value.replace(/["\\\]]/g, (c) => `\\${c}`);
+
+/**
+ * The RFC 5424 message: facility 10 (authpriv), severity info or warning,
+ * the time in UTC with milliseconds, MSGID the event, the fields as
+ * structured data, a short text for people. (Written here: the formatter
+ * libraries at hand got the time wrong, e.g. glossy 0.1.7 writes 29 ms as
+ * ".29" and UTC fields with the local offset.)
+ */
+export function formatRfc5424(line: AuditLine, options: Pick<ForwardOptions, 'hostname' | 'pid'>): string {
+  const params: string[] = [];
   for (const field of FIELDS) {
     const value = line[field];
-    if (typeof value === 'string' && value !== '') params[field] = value;
+    if (typeof value === 'string' && value !== '') params.push(` ${field}="${paramValue(value)}"`);
   }
-  return new Produce({ type: '5424', appName: 'devlogin', pid: options.pid, host: options.hostname }).produce({
-    facility: FACILITY,
-    severity: line.outcome === 'failure' ? 'warn' : 'info',
-    msgID: line.event,
-    date: new Date(line.time),
-    structuredData: { [SD_ID]: params },
-    message: summary(line),
-  });
+  const pri = FACILITY_CODE * 8 + (line.outcome === 'failure' ? SEVERITY.warning : SEVERITY.info);
+  const header = [
+    `<${pri}>1`,
+    new Date(line.time).toISOString(),
+    headerField(options.hostname, 255),
+    'devlogin',
+    headerField(String(options.pid), 128),
+    headerField(line.event, 32),
+  ].join(' ');
+  return `${header} [${SD_ID}${params.join('')}] ${summary(line)}`;
 }
 
 function summary(line: AuditLine): string {
@@ -90,7 +107,7 @@ function summary(line: AuditLine): string {
 }
 
 async function sendUdp(target: { host: string; port: number }, line: AuditLine, options: ForwardOptions, timeoutMs: number): Promise<void> {
-  const message = Buffer.from(await formatRfc5424(line, options), 'utf8');
+  const message = Buffer.from(formatRfc5424(line, options), 'utf8');
   const { createSocket } = await import('node:dgram');
   const socket = createSocket(target.host.includes(':') ? 'udp6' : 'udp4');
   try {
@@ -105,7 +122,7 @@ async function sendUdp(target: { host: string; port: number }, line: AuditLine, 
 
 /** RFC 6587 §3.4.1 octet counting: "LENGTH SP MESSAGE", so a message may hold any byte. */
 async function sendTcp(target: { host: string; port: number }, line: AuditLine, options: ForwardOptions, timeoutMs: number): Promise<void> {
-  const message = Buffer.from(await formatRfc5424(line, options), 'utf8');
+  const message = Buffer.from(formatRfc5424(line, options), 'utf8');
   const { connect } = await import('node:net');
   const socket = connect({ host: target.host, port: target.port });
   try {
