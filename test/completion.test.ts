@@ -63,10 +63,14 @@ describe.skipIf(!required && !have('zsh'))('zsh', () => {
     const zdotdir = await mkdtemp(join(tmpdir(), 'devlogin-zsh-'));
     try {
       await writeFile(join(zdotdir, '.zshrc'), `autoload -U compinit; compinit -u -d ${zdotdir}/.zcompdump\nsource ${root}completions/devlogin.zsh\nPS1='> '\n`);
+      // Each step waits for what the terminal shows (zpty -r with a pattern), not for
+      // a fixed time: on a busy machine the shell may take seconds to start.
       const driver = `zmodload zsh/zpty
 zpty -b z "ZDOTDIR=${zdotdir} zsh -i"
-zpty -w -n z $'devlogin lo\\t'; sleep 0.5; zpty -w -n z $'\\t'; sleep 1
-out=""; while zpty -r -t z line; do out+="$line"; done
+out=""
+zpty -w -n z 'devlogin lo'; zpty -r z part '*devlogin lo*'; out+="$part"
+zpty -w -n z $'\\t'; zpty -r z part '*g*'; out+="$part"
+zpty -w -n z $'\\t'; zpty -r z part '*end the session here*'; out+="$part"
 print -r -- "$out"; zpty -d z`;
       const result = spawnSync('zsh', ['-f', '-c', driver], { env: shellEnv(), encoding: 'utf8', timeout: 15_000 });
       const screen = result.stdout.replace(/\x1b\[[0-9;?]*[a-zA-Z]/g, '');
