@@ -284,7 +284,7 @@ describe('sessions, audit and vault errors', () => {
     ]);
     const table = await h.run(['sessions']);
     expect(table.stdout.split('\n')[0]).toMatch(/^PROFILE\s+STATE\s+SUBJECT\s+ISSUER\s+SESSION ENDS\s+VAULT$/);
-    expect(table.stdout).toMatch(/\ndefault\s+active\s+alice\s+http:\/\/127\S+\s+\S+Z \(in 1h\)\s+keychain\n/);
+    expect(table.stdout).toMatch(/\ndefault\s+active\s+alice\s+http:\/\/127\S+\s+\S+Z \(in [^)]+\)\s+keychain\n/);
     expect(table.stdout).toMatch(/\nspare\s+not signed in\s+-\s+https:\/\/login\.example\.com\s+-\s+-\n$/);
   });
 
