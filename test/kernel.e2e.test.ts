@@ -80,6 +80,10 @@ describe.skipIf(!keyutils)('the kernel vault on the real kernel keyring', () => 
     expect(await findLeaks([key!], { home: h.home, texts: [token.stdout] })).toEqual([]);
 
     await expectLoadsNothingNew(h, 'kernel', FRESH_SESSION);
+    // In a container whose seccomp profile blocks keyutils, a stored kernel session cannot be read: exit 6, naming the cause.
+    const blocked = await runCli(['whoami'], h.env, SECCOMP_BLOCKED);
+    expect(blocked.code).toBe(6);
+    expect(blocked.stderr).toMatch(/^devlogin: The Linux kernel keyring refused the read \(PermissionDenied\): /);
 
     // A process without a session keyring of its own (cron, a service) cannot see it: exit 6, saying so.
     const unseen = await runCli(['whoami'], h.env, NO_POSSESSED_KEYRING);
@@ -116,17 +120,11 @@ describe.skipIf(!keyutils)('the kernel vault on the real kernel keyring', () => 
     expect(await findLeaks([vaultKey], { home: h.home, texts: [auto.stdout, auto.stderr] })).toEqual([]);
   });
 
-  it('where a seccomp profile blocks keyutils (a container): exit 6 naming the cause, for login and for a stored kernel session', async () => {
-    const h = await homes();
-    const login = await runCli(['login', '--issuer', provider.issuer, '--client-id', provider.clientId], { ...h.env, DEVLOGIN_VAULT: 'kernel' }, SECCOMP_BLOCKED);
+  it('where a seccomp profile blocks keyutils (a container): exit 6 naming the cause', async () => {
+    const h = await homes({ DEVLOGIN_VAULT: 'kernel' });
+    const login = await runCli(['login', '--issuer', provider.issuer, '--client-id', provider.clientId], h.env, SECCOMP_BLOCKED);
     expect(login.code).toBe(6);
+    expect(login.stdout).toBe('');
     expect(login.stderr).toMatch(/^devlogin: The Linux kernel keyring refused the write \(PermissionDenied\): .* or DEVLOGIN_VAULT=passphrase\.\n$/);
-
-    expect((await signIn(provider, h, { args: ['--no-dpop'], wrap: FRESH_SESSION })).code).toBe(0);
-    const who = await runCli(['whoami'], h.env, SECCOMP_BLOCKED);
-    expect(who.code).toBe(6);
-    expect(who.stderr).toMatch(/^devlogin: The Linux kernel keyring refused the read \(PermissionDenied\): /);
-    expect((await runCli(['logout', '--local'], h.env, FRESH_SESSION)).code).toBe(0);
-    expect(storedKey(h)).toBeNull();
   });
 });

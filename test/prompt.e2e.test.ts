@@ -13,7 +13,7 @@ import { approveDeviceCode } from '../demo/approve.js';
 import type { LocalProvider } from '../demo/provider.js';
 import { BIN, findLeaks, NODE, runCli, useTempHomes } from './helpers/cli.js';
 import { startInPty } from './helpers/pty.js';
-import { signIn, startProvider } from './helpers/session.js';
+import { startProvider } from './helpers/session.js';
 
 const keyutils = inject('keyutils'); // python3 is among what it checks for
 
@@ -26,7 +26,7 @@ describe.skipIf(!keyutils)('the passphrase asked on the terminal', () => {
   });
   afterAll(() => provider.close());
 
-  it('asks twice at login and once for whoami, without echo, and the passphrase goes nowhere', async () => {
+  it('asks twice at login and once for whoami, without echo, and the passphrase goes nowhere; without a terminal, exit 6', async () => {
     const h = await homes();
     const secret = `s3cret-${randomBytes(6).toString('hex')}`;
     const login = startInPty([NODE, BIN, 'login', '--json', '--no-dpop', '--no-qr', '--issuer', provider.issuer, '--client-id', provider.clientId], h.env);
@@ -59,6 +59,17 @@ describe.skipIf(!keyutils)('the passphrase asked on the terminal', () => {
     expect(refused.transcript).toContain('devlogin: Wrong vault passphrase, or the session file was tampered with.');
     expect(refused.transcript).not.toContain('not the passphrase');
     expect(await findLeaks([secret], { home: h.home, texts: [signedIn.transcript, answered.transcript] })).toEqual([]);
+
+    // Without a terminal (setsid: a new session with no controlling terminal) nobody is asked: exit 6, naming both ways.
+    const expected = 'devlogin: The passphrase vault needs DEVLOGIN_VAULT_PASSPHRASE or a terminal to ask on, and there is neither. '
+      + 'Set DEVLOGIN_VAULT_PASSPHRASE to the passphrase (the one used at login, for an existing session), or run devlogin on a terminal.\n';
+    for (const args of [['token'], ['whoami'], ['login', '--issuer', provider.issuer, '--client-id', provider.clientId]]) {
+      const result = await runCli(args, h.env, ['setsid', '-w']);
+      expect(result.code).toBe(6);
+      expect(result.stdout).toBe('');
+      expect(result.stderr).toBe(expected);
+    }
+    expect((await runCli(['token'], { ...h.env, DEVLOGIN_VAULT_PASSPHRASE: secret }, ['setsid', '-w'])).code).toBe(0);
   });
 
   it('Ctrl-C at the prompt is exit 130, and the terminal has its echo back', async () => {
@@ -76,19 +87,4 @@ describe.skipIf(!keyutils)('the passphrase asked on the terminal', () => {
     expect(transcript).not.toContain('half a pass');
   });
 
-  it('without a terminal nobody is asked: exit 6, naming both ways to give it', async () => {
-    const h = await homes();
-    const withEnv = { ...h.env, DEVLOGIN_VAULT_PASSPHRASE: 'from the environment' };
-    expect((await signIn(provider, { ...h, env: withEnv }, { args: ['--no-dpop'] })).code).toBe(0);
-    const expected = 'devlogin: The passphrase vault needs DEVLOGIN_VAULT_PASSPHRASE or a terminal to ask on, and there is neither. '
-      + 'Set DEVLOGIN_VAULT_PASSPHRASE to the passphrase (the one used at login, for an existing session), or run devlogin on a terminal.\n';
-    // setsid: a new session with no controlling terminal, so /dev/tty cannot be opened.
-    for (const args of [['token'], ['whoami'], ['login', '--issuer', provider.issuer, '--client-id', provider.clientId]]) {
-      const result = await runCli(args, h.env, ['setsid', '-w']);
-      expect(result.code).toBe(6);
-      expect(result.stdout).toBe('');
-      expect(result.stderr).toBe(expected);
-    }
-    expect((await runCli(['whoami'], withEnv, ['setsid', '-w'])).code).toBe(0);
-  });
 });
