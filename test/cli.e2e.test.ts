@@ -44,7 +44,7 @@ const sessionFiles = async (h: TestHome) => (await readTree(h.home)).filter((fil
 
 describe('a whole session with the built CLI', () => {
   it('signs in, answers whoami and token, revokes at the provider, and then knows nobody; no warning from Node', async () => {
-    const h = await makeHome();
+    const h = await makeHome({ DEVLOGIN_VAULT: 'passphrase' }); // scrypt on every Node of the matrix
     const login = await signIn(provider, h, { args: ['--no-dpop'], user: 'carol' });
     expect(login.code, login.stderr).toBe(0);
     expect(login.stderr).toContain('✓ Signed in as Carol <carol@example.test>');

@@ -46,16 +46,17 @@ function execCli(args: string[], env: NodeJS.ProcessEnv, onStdout?: (text: strin
 }
 
 const sessionFiles = async (h: TestHome) => (await readTree(h.home)).filter((file) => file.path.includes('/sessions/'));
-const printEnv = 'console.log(JSON.stringify({ token: process.env.DEVLOGIN_ACCESS_TOKEN, passphrase: process.env.DEVLOGIN_VAULT_PASSPHRASE ?? null }))';
+const printEnv = 'console.log(JSON.stringify({ token: process.env.DEVLOGIN_ACCESS_TOKEN, passphrase: process.env.DEVLOGIN_VAULT_PASSPHRASE ?? null, key: process.env.DEVLOGIN_VAULT_KEY ?? null }))';
 
 describe('exec --scope', () => {
-  it('hands the child a token narrowed to the scope, and never the vault passphrase', async () => {
+  it('hands the child a token narrowed to the scope, and never the vault passphrase or key', async () => {
     const { h } = await signedIn();
     const run = await execCli(['--scope', 'openid', '--', process.execPath, '-e', printEnv], h.env);
     expect(run.code, run.stderr).toBe(0);
     expect(run.stderr).toBe('');
-    const seen = JSON.parse(run.stdout) as { token: string; passphrase: string | null };
+    const seen = JSON.parse(run.stdout) as { token: string; passphrase: string | null; key: string | null };
     expect(seen.passphrase).toBeNull();
+    expect(seen.key).toBeNull();
     expect((await introspect(provider, seen.token)).scope).toBe('openid');
     expect((await readAuditEvents(h)).at(-1)).toMatchObject({ event: 'exec', command: 'node', scope: 'openid' });
   });

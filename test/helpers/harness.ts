@@ -260,14 +260,15 @@ export async function signIn(harness: Harness, provider: LocalProvider, options:
 }
 
 /**
- * Signs in, in this process, into the passphrase vault of a home that child
- * processes then use (end-to-end tests whose subject is not login itself):
+ * Signs in, in this process, into the vault of a home (its DEVLOGIN_VAULT)
+ * that child processes then use (end-to-end tests whose subject is not login itself):
  * no real wait for the provider's poll interval.
  */
 export async function signInHome(home: { home: string; env: Record<string, string | undefined> }, provider: LocalProvider, options: SignInOptions = {}): Promise<RunResult> {
   const harness = await createHarness({
     DEVLOGIN_HOME: home.home,
-    DEVLOGIN_VAULT: 'passphrase',
+    DEVLOGIN_VAULT: home.env.DEVLOGIN_VAULT,
+    DEVLOGIN_VAULT_KEY: home.env.DEVLOGIN_VAULT_KEY,
     DEVLOGIN_VAULT_PASSPHRASE: home.env.DEVLOGIN_VAULT_PASSPHRASE,
     DEVLOGIN_KEYCHAIN_SERVICE: home.env.DEVLOGIN_KEYCHAIN_SERVICE,
   });
