@@ -1,5 +1,8 @@
+import { vaultError } from '../../errors.js';
 import type { SessionMeta } from '../session/record.js';
 import type { Envelope, VaultBackend, WrappedKey } from './envelope.js';
+import { corruptHint } from './hints.js';
+import type { KeyStore } from './keychain.js';
 
 /**
  * Where a session's data key lives (DESIGN.md, "The vault"). The session
@@ -17,4 +20,29 @@ export interface KeyBackend {
   unwrap(envelope: Envelope): Promise<Buffer>;
   /** Deletes the key where the backend keeps it (crypto-shredding); nothing to do for a key kept in the file. */
   remove(profile: string): Promise<void>;
+}
+
+/**
+ * A backend that keeps each session's key as an item of a key store, one per
+ * profile, with nothing of it in the session file (keychain, kernel).
+ * `missing` says why a stored session finds no key there.
+ */
+export function keyStoreBackend(name: VaultBackend, store: KeyStore, missing: (profile: string) => string): KeyBackend {
+  return {
+    name,
+    probe: () => store.probe(),
+    async wrap(key, meta) {
+      await store.setKey(meta.profile, key);
+      return undefined;
+    },
+    async unwrap(envelope) {
+      const { profile } = envelope.meta;
+      const key = await store.getKey(profile);
+      if (!key) throw vaultError(missing(profile), { hint: corruptHint(profile), code: 'vault_corrupt' });
+      return key;
+    },
+    async remove(profile) {
+      await store.deleteKey(profile);
+    },
+  };
 }

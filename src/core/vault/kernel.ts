@@ -1,7 +1,6 @@
 import { platform } from 'node:os';
 import { describeThrown, DevloginError, vaultError } from '../../errors.js';
-import type { KeyBackend } from './backend.js';
-import { corruptHint } from './hints.js';
+import { keyStoreBackend, type KeyBackend } from './backend.js';
 import type { KeyStore } from './keychain.js';
 import { loadKeyring } from './keyring-binding.js';
 
@@ -75,26 +74,6 @@ function notLinux(): DevloginError {
  * per profile; nothing of it in the session file or anywhere on disk.
  */
 export function createKernelBackend(store: KeyStore): KeyBackend {
-  return {
-    name: 'kernel',
-    probe: () => store.probe(),
-    async wrap(key, meta) {
-      await store.setKey(meta.profile, key);
-      return undefined;
-    },
-    async unwrap(envelope) {
-      const { profile } = envelope.meta;
-      const key = await store.getKey(profile);
-      if (!key) {
-        throw vaultError(`The key for profile "${profile}" is not in the Linux kernel keyring: it is gone (a reboot, or 3 days unused), or this process cannot see it (it has no session keyring of its own: cron, a service, sudo).`, {
-          hint: corruptHint(profile),
-          code: 'vault_corrupt',
-        });
-      }
-      return key;
-    },
-    async remove(profile) {
-      await store.deleteKey(profile);
-    },
-  };
+  return keyStoreBackend('kernel', store, (profile) =>
+    `The key for profile "${profile}" is not in the Linux kernel keyring: it is gone (a reboot, or 3 days unused), or this process cannot see it (it has no session keyring of its own: cron, a service, sudo).`);
 }

@@ -1,6 +1,5 @@
 import { describeThrown, DevloginError, vaultError } from '../../errors.js';
-import type { KeyBackend } from './backend.js';
-import { corruptHint } from './hints.js';
+import { keyStoreBackend, type KeyBackend } from './backend.js';
 import { loadKeyring } from './keyring-binding.js';
 
 /** Where the keychain backend keeps per-session keys: one item per profile. */
@@ -109,21 +108,5 @@ function unavailable(err: unknown): Error {
  * store, one per profile; nothing of it in the session file.
  */
 export function createKeychainBackend(store: KeyStore): KeyBackend {
-  return {
-    name: 'keychain',
-    probe: () => store.probe(),
-    async wrap(key, meta) {
-      await store.setKey(meta.profile, key);
-      return undefined;
-    },
-    async unwrap(envelope) {
-      const { profile } = envelope.meta;
-      const key = await store.getKey(profile);
-      if (!key) throw vaultError(`The key for profile "${profile}" is missing from the OS keychain.`, { hint: corruptHint(profile), code: 'vault_corrupt' });
-      return key;
-    },
-    async remove(profile) {
-      await store.deleteKey(profile);
-    },
-  };
+  return keyStoreBackend('keychain', store, (profile) => `The key for profile "${profile}" is missing from the OS keychain.`);
 }

@@ -4,7 +4,7 @@ import { vaultError } from '../../errors.js';
 import { assertSafeDirs, ensurePrivateDir, fileError } from '../fs-safe.js';
 import { locksDir, type Paths } from '../paths.js';
 
-/** This process and the others, as the lock needs them: injected, so core never touches process. */
+/** This process and the others, as the lock needs them: injected through Deps (core never reads them itself). */
 export interface ProcessTable {
   pid: number;
   /** True when a process with this pid exists (ours or another user's). */
