@@ -10,14 +10,13 @@ export { providerConfig } from './provider-config.js';
 export { dpopHandle } from './dpop.js';
 
 /**
- * Refreshes the access token (RFC 6749 §6). The session's hard end
- * (sessionExpiresAt) never moves; a response without a new refresh token
- * keeps the old one (§6: the server MAY issue a new one).
+ * One refresh-token grant (RFC 6749 §6), with the checks every use of its
+ * answer needs: an access token, and an ID token (if any) about the same user.
  */
-export async function refreshTokens(config: client.Configuration, record: SessionRecord, nowSeconds: number, dpop?: client.DPoPHandle): Promise<SessionRecord> {
+async function refreshGrant(config: client.Configuration, record: SessionRecord, parameters: Record<string, string> | undefined, dpop: client.DPoPHandle | undefined) {
   let response: Awaited<ReturnType<typeof client.refreshTokenGrant>>;
   try {
-    response = await client.refreshTokenGrant(config, record.refreshToken!, undefined, { DPoP: dpop });
+    response = await client.refreshTokenGrant(config, record.refreshToken!, parameters, { DPoP: dpop });
   } catch (err) {
     throw translateOidcError(err, 'refresh', record.issuer);
   }
@@ -27,6 +26,16 @@ export async function refreshTokens(config: client.Configuration, record: Sessio
   if (claims && claims.sub !== record.subject) {
     throw providerError('The provider returned an ID token for another user on refresh; refused.', { code: 'invalid_id_token' });
   }
+  return response;
+}
+
+/**
+ * Refreshes the access token (RFC 6749 §6). The session's hard end
+ * (sessionExpiresAt) never moves; a response without a new refresh token
+ * keeps the old one (§6: the server MAY issue a new one).
+ */
+export async function refreshTokens(config: client.Configuration, record: SessionRecord, nowSeconds: number, dpop?: client.DPoPHandle): Promise<SessionRecord> {
+  const response = await refreshGrant(config, record, undefined, dpop);
   return {
     ...record,
     tokenType: canonicalTokenType(response.token_type),
@@ -63,17 +72,7 @@ export interface NarrowResult {
 export async function narrowTokens(config: client.Configuration, record: SessionRecord, request: NarrowRequest, nowSeconds: number, dpop?: client.DPoPHandle): Promise<NarrowResult> {
   const parameters: Record<string, string> = { scope: request.scope };
   if (request.resource) parameters.resource = request.resource;
-  let response: Awaited<ReturnType<typeof client.refreshTokenGrant>>;
-  try {
-    response = await client.refreshTokenGrant(config, record.refreshToken!, parameters, { DPoP: dpop });
-  } catch (err) {
-    throw translateOidcError(err, 'refresh', record.issuer);
-  }
-  if (!response.access_token) throw providerError('The provider returned no access token on refresh.', { code: 'malformed_response' });
-  const claims = response.claims();
-  if (claims && claims.sub !== record.subject) {
-    throw providerError('The provider returned an ID token for another user on refresh; refused.', { code: 'invalid_id_token' });
-  }
+  const response = await refreshGrant(config, record, parameters, dpop);
   const asked = new Set(request.scope.split(' '));
   // RFC 6749 §5.1: no scope in the response means the scope asked for.
   const granted = typeof response.scope === 'string' && response.scope.trim() ? response.scope.trim().split(/\s+/) : [...asked];
