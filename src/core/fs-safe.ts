@@ -91,21 +91,32 @@ function isLink(path: string): boolean {
   }
 }
 
-/** Checks a file of ours without creating or changing it: not a link, the user's own, writable by nobody else. */
-export function assertSafeFile(path: string): void {
+/**
+ * Opens a file of ours without following a link, checks on the descriptor
+ * that it is a regular file, owned as `owner` says and writable by nobody
+ * else, and hands it to `use`; undefined when it does not exist (unless it
+ * is being created). Every failure is one line, exit 6.
+ */
+function withOwnFile<T>(path: string, flags: number, what: string, use: (fd: number, info: Stats) => T, owner: Owner = 'self'): T | undefined {
   let fd: number | undefined;
   try {
-    fd = openSync(path, O_RDONLY | O_NOFOLLOW);
+    fd = openSync(path, flags | O_NOFOLLOW, 0o600);
     const info = fstatSync(fd);
     if (!info.isFile()) throw refuse(path, 'it is not a regular file');
-    checkOwnership(path, info, 'self');
+    checkOwnership(path, info, owner);
+    return use(fd, info);
   } catch (err) {
-    if (isNotFound(err)) return;
+    if (isNotFound(err)) return undefined;
     if ((err as NodeJS.ErrnoException).code === 'ELOOP') throw refuse(path, 'it is a symbolic link');
-    throw fileError(path, 'read', err);
+    throw fileError(path, what, err);
   } finally {
     if (fd !== undefined) closeSync(fd);
   }
+}
+
+/** Checks a file of ours without creating or changing it: not a link, the user's own, writable by nobody else. */
+export function assertSafeFile(path: string): void {
+  withOwnFile(path, O_RDONLY, 'read', () => undefined);
 }
 
 /**
@@ -174,12 +185,7 @@ function syncDir(dir: string): void {
  * writable by others.
  */
 export async function readFileOrNull(path: string, owner: Owner = 'self'): Promise<Buffer | null> {
-  let fd: number | undefined;
-  try {
-    fd = openSync(path, O_RDONLY | O_NOFOLLOW);
-    const info = fstatSync(fd);
-    if (!info.isFile()) throw refuse(path, 'it is not a regular file');
-    checkOwnership(path, info, owner);
+  return withOwnFile(path, O_RDONLY, 'read', (fd) => {
     const chunks: Buffer[] = [];
     for (;;) {
       const chunk = Buffer.allocUnsafe(64 * 1024);
@@ -188,32 +194,16 @@ export async function readFileOrNull(path: string, owner: Owner = 'self'): Promi
       chunks.push(chunk.subarray(0, read));
     }
     return Buffer.concat(chunks);
-  } catch (err) {
-    if (isNotFound(err)) return null;
-    if ((err as NodeJS.ErrnoException).code === 'ELOOP') throw refuse(path, 'it is a symbolic link');
-    throw fileError(path, 'read', err);
-  } finally {
-    if (fd !== undefined) closeSync(fd);
-  }
+  }, owner) ?? null;
 }
 
 /** Appends to a file of ours (created 0600), never through a link, never to another user's file. */
 export function appendPrivate(path: string, text: string): void {
-  let fd: number | undefined;
-  try {
-    fd = openSync(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW, 0o600);
-    const info = fstatSync(fd);
-    if (!info.isFile()) throw refuse(path, 'it is not a regular file');
-    checkOwnership(path, info, 'self');
+  withOwnFile(path, O_WRONLY | O_APPEND | O_CREAT, 'write', (fd, info) => {
     if ((info.mode & 0o077) !== 0) fchmodSync(fd, 0o600);
     const bytes = Buffer.from(text, 'utf8');
     for (let written = 0; written < bytes.length;) written += writeSync(fd, bytes, written);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ELOOP') throw refuse(path, 'it is a symbolic link');
-    throw fileError(path, 'write', err);
-  } finally {
-    if (fd !== undefined) closeSync(fd);
-  }
+  });
 }
 
 /**
@@ -222,12 +212,7 @@ export function appendPrivate(path: string, text: string): void {
  * does not exist.
  */
 export function readTailLines(path: string, count: number): string[] {
-  let fd: number | undefined;
-  try {
-    fd = openSync(path, O_RDONLY | O_NOFOLLOW);
-    const info = fstatSync(fd);
-    if (!info.isFile()) throw refuse(path, 'it is not a regular file');
-    checkOwnership(path, info, 'self');
+  return withOwnFile(path, O_RDONLY, 'read', (fd, info) => {
     const chunks: Buffer[] = [];
     let position = info.size;
     let newlines = 0;
@@ -243,13 +228,7 @@ export function readTailLines(path: string, count: number): string[] {
     // The first line is cut unless the read reached the start of the file.
     if (position > 0) lines.shift();
     return lines.filter((line) => line.trim() !== '').slice(-count);
-  } catch (err) {
-    if (isNotFound(err)) return [];
-    if ((err as NodeJS.ErrnoException).code === 'ELOOP') throw refuse(path, 'it is a symbolic link');
-    throw fileError(path, 'read', err);
-  } finally {
-    if (fd !== undefined) closeSync(fd);
-  }
+  }) ?? [];
 }
 
 export function isNotFound(err: unknown): boolean {
