@@ -107,7 +107,7 @@ function sleep(ms: number, abort?: AbortSignal): Promise<void> {
 }
 
 /** Signal 0 checks that a process exists; EPERM means it does, as another user's. */
-function isAlive(pid: number): boolean {
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

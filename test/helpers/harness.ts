@@ -18,7 +18,7 @@ import type { Env } from '../../src/core/settings.js';
 import type { KeyStore } from '../../src/core/vault/keychain.js';
 import { refused } from '../../src/core/vault/kernel.js';
 import { createVault } from '../../src/core/vault/vault.js';
-import type { Deps } from '../../src/deps.js';
+import { isAlive, type Deps } from '../../src/deps.js';
 import { createBufferIO, type IO } from '../../src/io.js';
 import { approveDeviceCode, denyDeviceCode } from '../../demo/approve.js';
 import type { LocalProvider } from '../../demo/provider.js';
@@ -212,14 +212,6 @@ async function runIn(harness: Harness, argv: string[], options: RunOptions): Pro
   return { code, stdout: io.out(), stderr: io.err(), opened, qr, sleeps, prompts };
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 export interface SignInOptions {
   /** Extra login flags. */
