@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants, fchmodSync, lstatSync, fstatSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, rmSync, writeSync, type Stats } from 'node:fs';
+import { closeSync, constants, fchmodSync, ftruncateSync, lstatSync, fstatSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, rmSync, writeSync, type Stats } from 'node:fs';
 import { userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
 import { DevloginError, vaultError } from '../errors.js';
@@ -140,21 +140,56 @@ export function assertSafeDirs(...dirs: string[]): void {
   }
 }
 
+/** Room made in a folder for a write that must not fail for want of space (reserveFile). */
+export interface Reserved {
+  readonly temp: string;
+  /** Deletes the room when no write follows (a write that used it has renamed it already). */
+  release(): void;
+}
+
 /**
- * Writes a file so that a reader sees the old content or the new, never half:
- * a temporary file in the same folder (mode 0600, created exclusively, so no
- * link is followed), fsync, rename (which replaces a link, never its target),
- * fsync of the folder.
+ * Makes room for a write that must not fail for want of space: a refreshed
+ * session, whose old refresh token the provider has spent by the time it is
+ * written. A temporary file of `size` bytes is written and synced in the
+ * folder now, before anything is spent; writeFileAtomic then writes into it
+ * in place, and overwriting blocks already allocated needs none (truncating
+ * frees). No room is exit 6 (no_space), with nothing spent yet.
  */
-export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
+export async function reserveFile(path: string, size: number): Promise<Reserved> {
   const dir = dirname(path);
   await ensurePrivateDir(dir);
   const temp = join(dir, `.${randomBytes(6).toString('hex')}.tmp`);
-  const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
   try {
     const fd = openSync(temp, 'wx', 0o600);
     try {
-      for (let written = 0; written < bytes.length;) written += writeSync(fd, bytes, written);
+      writeAll(fd, Buffer.alloc(size));
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } catch (err) {
+    rmSync(temp, { force: true });
+    throw fileError(dir, 'make room for the session in', err);
+  }
+  return { temp, release: () => rmSync(temp, { force: true }) };
+}
+
+/**
+ * Writes a file so that a reader sees the old content or the new, never half:
+ * a temporary file in the same folder (mode 0600, created exclusively, so no
+ * link is followed; or the room `reserved` made), fsync, rename (which
+ * replaces a link, never its target), fsync of the folder.
+ */
+export async function writeFileAtomic(path: string, data: string | Uint8Array, reserved?: Reserved): Promise<void> {
+  const dir = dirname(path);
+  await ensurePrivateDir(dir);
+  const temp = reserved?.temp ?? join(dir, `.${randomBytes(6).toString('hex')}.tmp`);
+  const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+  try {
+    const fd = reserved ? openSync(temp, O_WRONLY | O_NOFOLLOW) : openSync(temp, 'wx', 0o600);
+    try {
+      writeAll(fd, bytes);
+      if (reserved) ftruncateSync(fd, bytes.length);
       fsyncSync(fd);
     } finally {
       closeSync(fd);
@@ -165,6 +200,10 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array): 
     throw fileError(path, 'write', err);
   }
   syncDir(dir);
+}
+
+function writeAll(fd: number, bytes: Uint8Array): void {
+  for (let written = 0; written < bytes.length;) written += writeSync(fd, bytes, written, bytes.length - written);
 }
 
 function syncDir(dir: string): void {
@@ -201,8 +240,7 @@ export async function readFileOrNull(path: string, owner: Owner = 'self'): Promi
 export function appendPrivate(path: string, text: string): void {
   withOwnFile(path, O_WRONLY | O_APPEND | O_CREAT, 'write', (fd, info) => {
     if ((info.mode & 0o077) !== 0) fchmodSync(fd, 0o600);
-    const bytes = Buffer.from(text, 'utf8');
-    for (let written = 0; written < bytes.length;) written += writeSync(fd, bytes, written);
+    writeAll(fd, Buffer.from(text, 'utf8'));
   });
 }
 

@@ -45,6 +45,8 @@ export interface FakeProviderScript {
   refused?: Endpoint[];
   /** Fields merged over the discovery document (e.g. dpop_signing_alg_values_supported, an http:// endpoint). */
   discovery?: Record<string, unknown>;
+  /** Runs when a token request arrives, before it is answered (a test fills a disk here). */
+  onToken?: (body: URLSearchParams) => void | Promise<void>;
 }
 
 export interface FakeProvider {
@@ -112,7 +114,10 @@ export async function startFakeProvider(script: FakeProviderScript, closedPort =
         ...script.device,
       } });
     }
-    if (path === '/token') return answer(res, script.token[Math.min(tokenRequests.length - 1, script.token.length - 1)]!);
+    if (path === '/token') {
+      await script.onToken?.(new URLSearchParams(body));
+      return answer(res, script.token[Math.min(tokenRequests.length - 1, script.token.length - 1)]!);
+    }
     return send(res, { status: 404, json: { error: 'not_found' } });
   }
 

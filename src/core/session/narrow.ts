@@ -2,7 +2,7 @@ import { DevloginError, EXIT, usageError } from '../../errors.js';
 import { audit } from '../audit.js';
 import type { LoadedSession } from '../vault/vault.js';
 import { nowSeconds, type SessionDeps } from './active.js';
-import { rejectedSession } from './refresh.js';
+import { rejectedSession, storeRenewed, withRoomToStore } from './refresh.js';
 import { narrowKey, needsRefresh, type NarrowToken } from './record.js';
 
 export interface NarrowRequest {
@@ -42,25 +42,27 @@ export async function narrowFresh(loaded: LoadedSession, request: NarrowRequest,
     const dpop = current.record.dpop ? await oidc.dpopHandle(config, current.record.dpop) : undefined;
     return oidc.narrowTokens(config, current.record, { scope: [...request.scopes].join(' '), resource: request.resource }, nowSeconds(deps), dpop);
   };
-  let current = loaded;
-  let result;
-  try {
-    result = await ask(current);
-  } catch (err) {
-    if (!(err instanceof DevloginError) || err.code !== 'invalid_grant') throw err;
-    // A process that took over a stale lock may have rotated the refresh token: try once with the stored one.
-    const again = await deps.vault.load(record.profile);
-    if (!again || again.record.refreshToken === record.refreshToken) return rejectedSession(loaded, deps);
-    current = again;
+  return withRoomToStore(loaded, deps, async (reservation) => {
+    let current = loaded;
+    let result;
     try {
       result = await ask(current);
-    } catch (retryErr) {
-      if (retryErr instanceof DevloginError && retryErr.code === 'invalid_grant') return rejectedSession(current, deps);
-      throw retryErr;
+    } catch (err) {
+      if (!(err instanceof DevloginError) || err.code !== 'invalid_grant') throw err;
+      // A process that took over a stale lock may have rotated the refresh token: try once with the stored one.
+      const again = await deps.vault.load(record.profile);
+      if (!again || again.record.refreshToken === record.refreshToken) return rejectedSession(loaded, deps);
+      current = again;
+      try {
+        result = await ask(current);
+      } catch (retryErr) {
+        if (retryErr instanceof DevloginError && retryErr.code === 'invalid_grant') return rejectedSession(current, deps);
+        throw retryErr;
+      }
     }
-  }
-  const updated = { ...result.record, narrowTokens: { ...current.record.narrowTokens, [key]: result.token } };
-  await deps.vault.update(current, updated);
-  await audit(deps, 'refresh', updated, { scope: result.token.scope });
-  return { loaded: { ...current, record: updated }, token: result.token };
+    const updated = { ...result.record, narrowTokens: { ...current.record.narrowTokens, [key]: result.token } };
+    const stored = await storeRenewed(current, updated, reservation, deps);
+    await audit(deps, 'refresh', updated, { scope: result.token.scope });
+    return { loaded: stored, token: result.token };
+  });
 }

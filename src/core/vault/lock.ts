@@ -65,18 +65,23 @@ export async function withProfileLock<T>(paths: Paths, profile: string, deps: Lo
 
 /** Synchronous, like the release: on every whoami and token, and over in microseconds. */
 function tryAcquire(path: string, pid: number): boolean {
+  let fd: number;
   try {
-    const fd = openSync(path, 'wx', 0o600);
-    try {
-      writeSync(fd, `${pid}\n`);
-    } finally {
-      closeSync(fd);
-    }
-    return true;
+    fd = openSync(path, 'wx', 0o600);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
     throw fileError(path, 'take the lock', err);
   }
+  try {
+    writeSync(fd, `${pid}\n`);
+  } catch (err) {
+    // A full disk can take the file and refuse its pid: an empty lock would make the next command wait for nobody.
+    closeSync(fd);
+    rmSync(path, { force: true });
+    throw fileError(path, 'take the lock', err);
+  }
+  closeSync(fd);
+  return true;
 }
 
 async function isStale(path: string, staleMs: number, deps: LockDeps): Promise<boolean> {
