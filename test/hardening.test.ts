@@ -2,8 +2,9 @@
  * Attacks on what devlogin keeps on disk and reads from the provider, each
  * asserting the secure outcome: the exit code, the one line, nothing outside
  * the state folder touched, no secret anywhere, the session intact where it
- * should be. The tests run as root, so "another user" is a uid the test
- * chowns files to.
+ * should be. Here "another user" is a uid the test chowns files to (the
+ * tests run as root); other-user.e2e.test.ts runs the same attacks with real
+ * second users, and disk-full.e2e.test.ts fills a real disk.
  */
 import { chmod, chown, mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -13,9 +14,9 @@ import type { LocalProvider } from '../demo/provider.js';
 import { AUDIT_ROTATE_BYTES } from '../src/core/audit.js';
 import { readAuditEvents } from './helpers/cli.js';
 import { startFakeProvider } from './helpers/fake-provider.js';
-import { createHarness, type Harness } from './helpers/harness.js';
+import { createHarness, keyAccount, signIn, type Harness } from './helpers/harness.js';
 import { startProvider } from './helpers/session.js';
-import { signedIn } from './helpers/signed-in.js';
+import { jsonLines, signedIn } from './helpers/signed-in.js';
 
 const OTHER_UID = 4242;
 const asRoot = process.getuid?.() === 0;
@@ -202,5 +203,55 @@ describe('refresh rules', () => {
     } finally {
       await fake.close();
     }
+  });
+});
+
+describe('what the vault keeps is tied to its state folder and its latest write', () => {
+  it('two state folders with the same profile keep separate keychain items: a logout in one leaves the other signed in and revocable', async () => {
+    const { h: first } = await signedIn(provider);
+    const second = await createHarness();
+    second.keyStore = first.keyStore; // one keychain for the user, two DEVLOGIN_HOMEs
+    expect((await signIn(second, provider, { args: ['--no-dpop'] })).code).toBe(0);
+    expect([...first.keyStore.items.keys()].sort()).toEqual([keyAccount(first), keyAccount(second)].sort());
+    expect((await first.run(['logout'])).code).toBe(0);
+    expect([...first.keyStore.items.keys()]).toEqual([keyAccount(second)]);
+    expect(await second.run(['whoami'])).toMatchObject({ code: 0, stderr: '' });
+    const revoked = await second.run(['revoke']);
+    expect(revoked.code, revoked.stderr).toBe(0);
+    expect(second.keyStore.items.size).toBe(0);
+  });
+
+  it('an older copy of the session file put back after a refresh is refused (exit 6), and its spent refresh token is never sent', async () => {
+    const { h } = await signedIn(provider);
+    const file = join(h.home, 'sessions', 'default.json.enc');
+    const old = await readFile(file);
+    expect((await h.run(['token', '--min-ttl', '3600'])).code).toBe(0); // a refresh: generation 1
+    expect(JSON.parse(await readFile(file, 'utf8'))).toMatchObject({ generation: 1 });
+    expect(h.keyStore.items.get(keyAccount(h))).toMatch(/\.1$/);
+    await writeFile(file, old);
+    const refreshes = provider.requests.get('/token') ?? 0;
+    for (const command of [['token', '--min-ttl', '3600'], ['whoami']]) {
+      const run = await h.run(command);
+      expect(run.code, command.join(' ')).toBe(6);
+      expect(run.stderr).toBe('devlogin: The session file for profile "default" is an older copy than the one last saved (generation 0; the keychain has 1): '
+        + 'it was put back from a copy, and its refresh token may be spent. Run "devlogin logout --local" to drop it, then sign in again.\n');
+    }
+    expect(provider.requests.get('/token') ?? 0).toBe(refreshes);
+    expect(jsonLines((await h.run(['sessions', '--json'])).stdout)[0]).toMatchObject({ profile: 'default', state: 'unreadable' });
+    expect(await readFile(file)).toEqual(old); // refused, not repaired
+  });
+
+  it('sessions shows a session whose clear metadata was edited as unreadable, not as the edit says', async () => {
+    const { h } = await signedIn(provider);
+    const file = join(h.home, 'sessions', 'default.json.enc');
+    const envelope = JSON.parse(await readFile(file, 'utf8')) as { meta: { subject: string; sessionExpiresAt: number } };
+    envelope.meta.subject = 'root';
+    envelope.meta.sessionExpiresAt += 30 * 24 * 3600;
+    await writeFile(file, JSON.stringify(envelope));
+    const listed = await h.run(['sessions', '--json']);
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(jsonLines(listed.stdout)).toEqual([expect.objectContaining({ profile: 'default', state: 'unreadable', subject: null, vault: null })]);
+    expect((await h.run(['sessions'])).stdout).not.toContain('root');
+    expect((await h.run(['whoami'])).code).toBe(6);
   });
 });

@@ -14,7 +14,7 @@ import type { LocalProvider } from '../demo/provider.js';
 import type { Env } from '../src/core/settings.js';
 import { vaultError } from '../src/errors.js';
 import { findLeaks } from './helpers/cli.js';
-import { createHarness, signIn, type Harness, type RunResult } from './helpers/harness.js';
+import { createHarness, itemKey, keyAccount, signIn, type Harness, type RunResult } from './helpers/harness.js';
 import { startProvider } from './helpers/session.js';
 import { jsonLines, lastLine, sessionFiles } from './helpers/signed-in.js';
 
@@ -65,7 +65,7 @@ describe('the kernel vault (kernel keyring in memory)', () => {
     expect(login.code, login.stderr).toBe(0);
     expect(jsonLines(login.stdout)[1]).toMatchObject({ event: 'signed_in', vault: 'kernel' });
     expect(login.stderr).toMatch(/Session ends \S+ \(in 1h\); stored in the Linux kernel keyring\.\n/);
-    expect([...h.kernelStore.items.keys()]).toEqual(['default']);
+    expect([...h.kernelStore.items.keys()]).toEqual([keyAccount(h)]);
     expect(h.keyStore.items.size).toBe(0);
     const envelope = await envelopeOf(h);
     expect(envelope.backend).toBe('kernel');
@@ -78,7 +78,7 @@ describe('the kernel vault (kernel keyring in memory)', () => {
     expect(jsonLines((await h.run(['sessions', '--json'])).stdout)[0]).toMatchObject({ profile: 'default', vault: 'kernel' });
     const token = await h.run(['token']);
     expect(token.code, token.stderr).toBe(0);
-    const dataKey = h.kernelStore.items.get('default')!.toString('base64');
+    const dataKey = itemKey(h.kernelStore.items.get(keyAccount(h)))!.toString('base64');
     await expectNoLeaks(h, [...tokensSince(from).filter((t) => t !== token.stdout.trim()), dataKey], [login, who]);
     await expectNoLeaks(h, [dataKey], [token]);
 

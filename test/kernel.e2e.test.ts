@@ -8,6 +8,7 @@
  * Docker's default profile does (test/helpers/no-keyutils.py).
  */
 import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { LocalProvider } from '../demo/provider.js';
@@ -28,9 +29,9 @@ function keyctl(script: string): { status: number | null; stdout: string } {
   return { status: run.status, stdout: run.stdout.trim() };
 }
 
-/** The key devlogin keeps for `profile` (a `user` key described keyring:PROFILE@SERVICE), or null. */
+/** The item devlogin keeps for `profile` (a `user` key described keyring:SESSION-FILE@SERVICE, holding KEY.GENERATION), or null. */
 function storedKey(h: TestHome, profile = 'default'): string | null {
-  const found = keyctl(`keyctl pipe "$(keyctl search @s user 'keyring:${profile}@${h.env.DEVLOGIN_KEYCHAIN_SERVICE}')"`);
+  const found = keyctl(`keyctl pipe "$(keyctl search @s user 'keyring:${join(h.home, 'sessions', `${profile}.json.enc`)}@${h.env.DEVLOGIN_KEYCHAIN_SERVICE}')"`);
   return found.status === 0 ? found.stdout : null;
 }
 
@@ -66,8 +67,10 @@ describe.skipIf(!keyutils)('the kernel vault on the real kernel keyring', () => 
     expect(login.code, login.stderr).toBe(0);
     expect(JSON.parse(login.stdout.trim().split('\n')[1]!)).toMatchObject({ event: 'signed_in', vault: 'kernel', subject: 'alice' });
     expect(login.stderr).toMatch(/; stored in the Linux kernel keyring\.\n/);
-    const key = storedKey(h);
-    expect(Buffer.from(key ?? '', 'base64')).toHaveLength(32);
+    const item = storedKey(h);
+    expect(item).toMatch(/^[A-Za-z0-9+/]{43}=\.0$/); // the key and the file's generation
+    const key = item!.split('.')[0]!;
+    expect(Buffer.from(key, 'base64')).toHaveLength(32);
 
     // Another fresh session keyring (a second SSH session) finds the key through the user's persistent keyring.
     const who = await runCli(['whoami'], h.env, FRESH_SESSION);

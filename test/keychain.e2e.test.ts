@@ -31,11 +31,13 @@ describe.skipIf(!secretService)('login with the OS keychain vault', () => {
     expect(JSON.parse(run.stdout.trim().split('\n')[1]!)).toMatchObject({ event: 'signed_in', vault: 'keychain', subject: 'alice' });
     expect(run.stderr).toContain('stored in the OS keychain');
 
-    const item = spawnSync('secret-tool', ['lookup', 'service', h.env.DEVLOGIN_KEYCHAIN_SERVICE!, 'username', 'default'], {
+    // One item per session file, named after it: the key and the file's generation.
+    const item = spawnSync('secret-tool', ['lookup', 'service', h.env.DEVLOGIN_KEYCHAIN_SERVICE!, 'username', join(h.home, 'sessions', 'default.json.enc')], {
       env: { ...process.env, DBUS_SESSION_BUS_ADDRESS: secretService!.address }, encoding: 'utf8',
     });
     expect(item.status).toBe(0);
-    expect(Buffer.from(item.stdout.trim(), 'base64')).toHaveLength(32);
+    expect(item.stdout.trim()).toMatch(/^[A-Za-z0-9+/]{43}=\.0$/);
+    expect(Buffer.from(item.stdout.trim().split('.')[0]!, 'base64')).toHaveLength(32);
 
     const files = await readTree(h.home);
     const session = files.find((file) => file.path === join(h.home, 'sessions', 'default.json.enc'))!;

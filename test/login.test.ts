@@ -17,7 +17,7 @@ import type { Env } from '../src/core/settings.js';
 import { EXIT, vaultError } from '../src/errors.js';
 import { findLeaks, withoutTime } from './helpers/cli.js';
 import { startFakeProvider, type FakeProvider, type FakeProviderScript, type Reply } from './helpers/fake-provider.js';
-import { createHarness as createHarnessUncleaned, signIn, type Harness, type RunOptions, type RunResult, type TtyFlags } from './helpers/harness.js';
+import { createHarness as createHarnessUncleaned, itemKey, keyAccount, signIn, type Harness, type RunOptions, type RunResult, type TtyFlags } from './helpers/harness.js';
 import { introspect, startProvider } from './helpers/session.js';
 import { freshConnections, jsonLines, lastLine, sessionFiles } from './helpers/signed-in.js';
 
@@ -175,8 +175,9 @@ describe('devlogin login', () => {
     const envelope = JSON.parse(await readFile(sessionFile, 'utf8')) as Record<string, unknown>;
     expect(envelope).toMatchObject({ format: 'devlogin-session', version: 1, backend: 'keychain', meta: { profile: 'default', subject: 'alice', issuer: provider.issuer } });
     expect(envelope).not.toHaveProperty('wrappedKey'); // the key is in the keychain, not in the file
-    expect([...h.keyStore.items.keys()]).toEqual(['default']);
-    expect(h.keyStore.items.get('default')).toHaveLength(32);
+    expect([...h.keyStore.items.keys()]).toEqual([keyAccount(h)]);
+    expect(h.keyStore.items.get(keyAccount(h))).toMatch(/^[A-Za-z0-9+/]{43}=\.0$/); // the key and the file's generation
+    expect(itemKey(h.keyStore.items.get(keyAccount(h)))).toHaveLength(32);
 
     const config = JSON.parse(await readFile(join(h.home, 'config.json'), 'utf8')) as unknown;
     expect(config).toEqual({ profiles: { default: { provider: 'generic', issuer: provider.issuer, clientId: provider.clientId, scope: DEFAULT_SCOPE } } });
@@ -613,7 +614,7 @@ describe('a login that replaces a session', () => {
       expect.objectContaining({ event: 'login', outcome: 'success', subject: 'bob' }),
     ]);
     expect(await sessionFiles(h)).toEqual(['/sessions/default.json.enc']);
-    expect([...h.keyStore.items.keys()]).toEqual(['default']);
+    expect([...h.keyStore.items.keys()]).toEqual([keyAccount(h)]);
     expect(jsonLines((await h.run(['whoami', '--json'])).stdout)[0]).toMatchObject({ subject: 'bob', session_id: audit[2]!.sessionId });
   });
 

@@ -8,6 +8,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalProvider } from '../demo/provider.js';
+import { vaultError } from '../src/errors.js';
 import { findLeaks, maskRelativeTimes, readAuditEvents } from './helpers/cli.js';
 import { createHarness, signIn, type Harness, type RunOptions, type RunResult } from './helpers/harness.js';
 import { introspect, startProvider } from './helpers/session.js';
@@ -286,23 +287,27 @@ describe('the profile lock', () => {
 });
 
 describe('sessions, audit and vault errors', () => {
-  it('sessions lists every profile without unlocking anything', async () => {
+  it('sessions lists every profile, each checked against its sealed record; a keychain that does not answer leaves it unverified', async () => {
     const { h, session } = await signedIn(provider);
     const configFile = join(h.home, 'config.json');
     const config = JSON.parse(await readFile(configFile, 'utf8')) as { profiles: Record<string, unknown> };
     config.profiles.spare = { issuer: 'https://login.example.com', clientId: 'spare' };
     await writeFile(configFile, JSON.stringify(config));
-    h.keyStore.broken = new Error('the keychain is locked'); // any key access would fail
+    const defaultRow = { profile: 'default', issuer: provider.issuer, client_id: provider.clientId, subject: 'alice', access_token_expires_at: session.access_token_expires_at, session_expires_at: session.session_expires_at, vault: 'keychain' };
+    const spareRow = { profile: 'spare', state: 'not_signed_in', issuer: 'https://login.example.com', client_id: 'spare', subject: null, access_token_expires_at: null, session_expires_at: null, vault: null, verified: null };
     const result = await h.run(['sessions', '--json']);
     expect(result.code, result.stderr).toBe(0);
-    expect(jsonLines(result.stdout)).toEqual([
-      { profile: 'default', state: 'active', issuer: provider.issuer, client_id: provider.clientId, subject: 'alice', access_token_expires_at: session.access_token_expires_at, session_expires_at: session.session_expires_at, vault: 'keychain' },
-      { profile: 'spare', state: 'not_signed_in', issuer: 'https://login.example.com', client_id: 'spare', subject: null, access_token_expires_at: null, session_expires_at: null, vault: null },
-    ]);
+    expect(jsonLines(result.stdout)).toEqual([{ ...defaultRow, state: 'active', verified: true }, spareRow]);
     const table = await h.run(['sessions']);
     expect(table.stdout.split('\n')[0]).toMatch(/^PROFILE\s+STATE\s+SUBJECT\s+ISSUER\s+SESSION ENDS\s+VAULT$/);
     expect(table.stdout).toMatch(/\ndefault\s+active\s+alice\s+http:\/\/127\S+\s+\S+Z \(in (1h|59m)\)\s+keychain\n/); // 59m once the clock is past the second the session started in
     expect(table.stdout).toMatch(/\nspare\s+not signed in\s+-\s+https:\/\/login\.example\.com\s+-\s+-\n$/);
+
+    h.keyStore.broken = vaultError('The OS keychain is not available: the keychain is locked', { code: 'keychain_unavailable' });
+    const locked = await h.run(['sessions', '--json']);
+    expect(locked.code, locked.stderr).toBe(0);
+    expect(jsonLines(locked.stdout)).toEqual([{ ...defaultRow, state: 'active', verified: false }, spareRow]);
+    expect((await h.run(['sessions'])).stdout).toMatch(/\ndefault\s+active \(unverified\)\s+alice\s/);
   });
 
   it('audit shows the newest events last, and never a token', async () => {

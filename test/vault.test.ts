@@ -11,6 +11,7 @@ import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import { DevloginError, EXIT } from '../src/errors.js';
 import type { SessionRecord } from '../src/core/session/record.js';
 import { createVault } from '../src/core/vault/vault.js';
+import { createMemoryKeyStore } from './helpers/harness.js';
 import type { Paths } from '../src/core/paths.js';
 
 let dir: string;
@@ -142,9 +143,10 @@ describe.skipIf(!secretService)('keychain vault (real Secret Service, private D-
     expect(await vault.chooseBackend()).toBe('keychain');
     const session = record();
     await vault.save(session, 'keychain');
-    const item = lookup('default');
+    const item = lookup(fileOf());
     expect(item.status).toBe(0);
-    expect(Buffer.from(item.stdout.trim(), 'base64')).toHaveLength(32);
+    expect(item.stdout.trim()).toMatch(/^[A-Za-z0-9+/]{43}=\.0$/); // the key and the file's generation
+    expect(Buffer.from(item.stdout.trim().split('.')[0]!, 'base64')).toHaveLength(32);
     const raw = await readFile(fileOf(), 'utf8');
     expect(raw).not.toContain(item.stdout.trim());
     expect(raw).not.toContain(session.accessToken);
@@ -159,11 +161,52 @@ describe.skipIf(!secretService)('keychain vault (real Secret Service, private D-
     const backup = join(dir, 'backup.json.enc');
     await copyFile(fileOf(), backup);
     expect(await vault.remove('default')).toBe(true);
-    expect(lookup('default').status).not.toBe(0);
+    expect(lookup(fileOf()).status).not.toBe(0);
     await copyFile(backup, fileOf());
     const error = await failure(vault.load('default'));
     expect(error.message).toBe('The key for profile "default" is missing from the OS keychain.');
     expect(error.exitCode).toBe(EXIT.vault);
+  });
+
+  it('keeps the file\'s generation with the key: an older copy put back is refused; a file ahead of the item (a refresh between the two writes) is not', async () => {
+    const vault = createVault({ paths, env });
+    await vault.save(record(), 'keychain');
+    const first = (await vault.load('default'))!;
+    const copy = await readFile(fileOf());
+    const refreshed = await vault.update(first, { ...first.record, accessToken: 'access-2' });
+    expect(refreshed.generation).toBe(1);
+    expect(lookup(fileOf()).stdout.trim()).toMatch(/\.1$/);
+    await writeFile(fileOf(), copy);
+    expect(await failure(vault.load('default'))).toMatchObject({ exitCode: EXIT.vault, code: 'vault_rollback' });
+    await expect(vault.verifiedMeta('default')).rejects.toMatchObject({ code: 'vault_rollback' });
+  });
+
+  it('opens a file ahead of its item (written by an update whose key store write did not land) as the newer one it is', async () => {
+    const store = createMemoryKeyStore();
+    const vault = createVault({ paths, env, keyStore: store });
+    await vault.save(record(), 'keychain');
+    const first = (await vault.load('default'))!;
+    const second = await vault.update(first, { ...first.record, accessToken: 'access-2' });
+    store.items.set(fileOf(), store.items.get(fileOf())!.replace(/\.1$/, '.0'));
+    expect(await vault.load('default')).toMatchObject({ generation: 1, record: { accessToken: 'access-2' } });
+    await vault.update(second, { ...second.record, accessToken: 'access-3' });
+    expect(store.items.get(fileOf())).toMatch(/\.2$/);
+  });
+
+  it('names each item after its session file: two state folders with the same profile never share or delete each other\'s key', async () => {
+    const other = await mkdtemp(join(tmpdir(), 'devlogin-vault-'));
+    try {
+      const here = createVault({ paths, env });
+      const there = createVault({ paths: { configDir: other, stateDir: other }, env });
+      await here.save(record(), 'keychain');
+      await there.save(record(), 'keychain');
+      expect(await here.remove('default')).toBe(true);
+      expect(lookup(join(other, 'sessions', 'default.json.enc')).status).toBe(0);
+      expect(await there.load('default')).toMatchObject({ backend: 'keychain' });
+      await there.remove('default');
+    } finally {
+      await rm(other, { recursive: true, force: true });
+    }
   });
 
   it('turns a session whose key was rotated by another login into exit 6', async () => {

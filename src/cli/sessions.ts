@@ -17,8 +17,11 @@ type State = 'active' | 'expired' | 'not signed in' | 'unreadable';
 
 /**
  * Every profile (from config.json and the vault) with its state and
- * expiries, read from the clear part of the session files: no key is
- * unlocked, no keychain prompt, no network.
+ * expiries, from the clear part of the session files, each checked against
+ * the sealed record it must match (vault.verifiedMeta): a clear part that was
+ * edited, a missing key or an old copy is "unreadable". Nobody is asked
+ * anything and nothing goes on the network: a passphrase session without
+ * DEVLOGIN_VAULT_PASSPHRASE is shown unverified.
  */
 export async function runSessions(options: SessionsOptions, deps: Deps): Promise<void> {
   const { vault, io } = deps;
@@ -26,10 +29,10 @@ export async function runSessions(options: SessionsOptions, deps: Deps): Promise
   const names = [...new Set([...Object.keys(config.profiles), ...(await vault.profiles())])].sort();
   const now = deps.clock.now() / 1000;
   const rows = await Promise.all(names.map(async (profile) => {
-    let stored: StoredMeta | null = null;
+    let stored: (StoredMeta & { verified: boolean }) | null = null;
     let state: State;
     try {
-      stored = await vault.readMeta(profile);
+      stored = await vault.verifiedMeta(profile);
       state = !stored ? 'not signed in' : isSessionExpired(stored.meta, now) ? 'expired' : 'active';
     } catch {
       state = 'unreadable';
@@ -49,6 +52,7 @@ export async function runSessions(options: SessionsOptions, deps: Deps): Promise
         access_token_expires_at: meta?.accessTokenExpiresAt ? toIso(meta.accessTokenExpiresAt) : null,
         session_expires_at: meta ? toIso(meta.sessionExpiresAt) : null,
         vault: stored?.backend ?? null,
+        verified: stored?.verified ?? null,
       });
     }
     return;
@@ -59,7 +63,7 @@ export async function runSessions(options: SessionsOptions, deps: Deps): Promise
   }
   const table = [['PROFILE', 'STATE', 'SUBJECT', 'ISSUER', 'SESSION ENDS', 'VAULT'], ...rows.map(({ profile, state, stored, issuer }) => [
     profile,
-    state,
+    stored && !stored.verified ? `${state} (unverified)` : state,
     stored?.meta.subject ?? '-',
     issuer ?? '-',
     stored ? `${toIso(stored.meta.sessionExpiresAt)} (${state === 'expired' ? 'ended' : `in ${formatDuration(stored.meta.sessionExpiresAt - now)}`})` : '-',

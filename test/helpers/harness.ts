@@ -23,36 +23,42 @@ import { createBufferIO, type IO } from '../../src/io.js';
 import { approveDeviceCode, denyDeviceCode } from '../../demo/approve.js';
 import type { LocalProvider } from '../../demo/provider.js';
 
-/** A keychain in memory: what the OS credential store would hold, by account. */
+/** A keychain in memory: what the OS credential store would hold, by account (the session file's path). */
 export interface MemoryKeyStore extends KeyStore {
-  items: Map<string, Buffer>;
+  items: Map<string, string>;
   /** Make every call fail, as a locked or absent keychain does. */
   broken: Error | undefined;
 }
 
 export function createMemoryKeyStore(): MemoryKeyStore {
-  const items = new Map<string, Buffer>();
+  const items = new Map<string, string>();
   const store: MemoryKeyStore = {
     items,
     broken: undefined,
     async probe() {
       if (store.broken) throw store.broken;
     },
-    async getKey(account) {
+    async getSecret(account) {
       if (store.broken) throw store.broken;
       return items.get(account) ?? null;
     },
-    async setKey(account, key) {
+    async setSecret(account, value) {
       if (store.broken) throw store.broken;
-      items.set(account, Buffer.from(key));
+      items.set(account, value);
     },
-    async deleteKey(account) {
+    async deleteSecret(account) {
       if (store.broken) throw store.broken;
       return items.delete(account);
     },
   };
   return store;
 }
+
+/** The key store account of a profile's session: its session file's path (vault.ts accountOf). */
+export const keyAccount = (h: Pick<Harness, 'home'>, profile = 'default'): string => join(h.home, 'sessions', `${profile}.json.enc`);
+
+/** The data key in a key store item (`KEY.GENERATION`, backend.ts). */
+export const itemKey = (item: string | undefined): Buffer | undefined => (item === undefined ? undefined : Buffer.from(item.split('.')[0]!, 'base64'));
 
 export interface VirtualClock {
   now(): number;

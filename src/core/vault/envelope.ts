@@ -14,6 +14,13 @@ export interface Envelope {
   version: 1;
   backend: VaultBackend;
   meta: SessionMeta;
+  /**
+   * How many times this session's file has been rewritten (each refresh adds
+   * one; absent in files written before generations: 0). The keychain and
+   * kernel backends keep the latest with the key, so an older copy put back
+   * is refused.
+   */
+  generation?: number;
   session: Sealed;
   /**
    * Passphrase and key backends only: the session key sealed under a key
@@ -26,10 +33,12 @@ export interface Envelope {
 export type WrappedKey = Sealed & { kdf: ScryptParams | HkdfParams };
 
 /** Additional authenticated data: tampering with the clear part breaks decryption. */
-export function envelopeAad(envelope: Pick<Envelope, 'format' | 'version' | 'backend' | 'meta'>): string {
+export function envelopeAad(envelope: Pick<Envelope, 'format' | 'version' | 'backend' | 'meta' | 'generation'>): string {
   const { meta } = envelope;
-  return JSON.stringify([envelope.format, envelope.version, envelope.backend, meta.profile, meta.sessionId,
-    meta.issuer, meta.clientId, meta.subject, meta.createdAt, meta.sessionExpiresAt, meta.accessTokenExpiresAt]);
+  const fields = [envelope.format, envelope.version, envelope.backend, meta.profile, meta.sessionId,
+    meta.issuer, meta.clientId, meta.subject, meta.createdAt, meta.sessionExpiresAt, meta.accessTokenExpiresAt];
+  // Files from before generations authenticate the list without it; removing it from a newer file breaks decryption.
+  return JSON.stringify(envelope.generation === undefined ? fields : [...fields, envelope.generation]);
 }
 
 export const wrapAad = (meta: SessionMeta): string => JSON.stringify(['devlogin-key', meta.profile, meta.sessionId]);
@@ -45,6 +54,7 @@ export function parseEnvelope(text: string): Envelope | null {
   if (!isRecord(value) || value.format !== 'devlogin-session' || value.version !== 1) return null;
   if (!(VAULT_BACKENDS as readonly unknown[]).includes(value.backend)) return null;
   if (!isMeta(value.meta) || !isSealed(value.session)) return null;
+  if (value.generation !== undefined && !(Number.isSafeInteger(value.generation) && (value.generation as number) >= 0)) return null;
   if (value.backend === 'passphrase' || value.backend === 'key') {
     const wrapped = value.wrappedKey;
     if (!isSealed(wrapped) || !isRecord(wrapped) || !isRecord(wrapped.kdf)) return null;

@@ -35,16 +35,13 @@ export function createKernelKeyStore(service: string): KeyStore {
       call('write', PROBE_ACCOUNT, (entry) => entry.setPassword('probe'));
       call('delete', PROBE_ACCOUNT, (entry) => entry.deleteCredential());
     },
-    async getKey(account) {
-      const value = call('read', account, (entry) => entry.getPassword());
-      if (value === null || value === undefined) return null;
-      const key = Buffer.from(value, 'base64');
-      return key.length === 32 ? key : null;
+    async getSecret(account) {
+      return call('read', account, (entry) => entry.getPassword()) ?? null;
     },
-    async setKey(account, key) {
-      call('write', account, (entry) => entry.setPassword(key.toString('base64')));
+    async setSecret(account, value) {
+      call('write', account, (entry) => entry.setPassword(value));
     },
-    async deleteKey(account) {
+    async deleteSecret(account) {
       return call('delete', account, (entry) => entry.deleteCredential());
     },
   };
@@ -71,9 +68,9 @@ function notLinux(): DevloginError {
 
 /**
  * The kernel backend: the session key as a key in the kernel keyring, one
- * per profile; nothing of it in the session file or anywhere on disk.
+ * per session file (`account`); nothing of it in the session file or anywhere on disk.
  */
-export function createKernelBackend(store: KeyStore): KeyBackend {
-  return keyStoreBackend('kernel', store, (profile) =>
+export function createKernelBackend(store: KeyStore, account: (profile: string) => string): KeyBackend {
+  return keyStoreBackend('kernel', store, account, (profile) =>
     `The key for profile "${profile}" is not in the Linux kernel keyring: it is gone (a reboot, or 3 days unused), or this process cannot see it (it has no session keyring of its own: cron, a service, sudo).`);
 }

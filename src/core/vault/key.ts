@@ -39,7 +39,7 @@ export function createVaultKeyBackend(vaultKey: () => Buffer | undefined): KeyBa
       }
       const kek = deriveWrappingKey(key(), wrapped.kdf as HkdfParams);
       try {
-        return open(kek, wrapped, wrapAad(envelope.meta));
+        return { key: open(kek, wrapped, wrapAad(envelope.meta)) };
       } catch {
         throw vaultError('Wrong vault key, or the session file was tampered with.', {
           hint: `Check DEVLOGIN_VAULT_KEY (the key the session was stored under). ${corruptHint(profile)}`,
@@ -47,6 +47,10 @@ export function createVaultKeyBackend(vaultKey: () => Buffer | undefined): KeyBa
         });
       }
     },
+    async advance() {
+      // The key travels with the file: nothing outside it to keep a generation in.
+    },
+    opensQuietly: () => true,
     async remove() {
       // The wrapped key is in the session file, which vault.ts deletes.
     },

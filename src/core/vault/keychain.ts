@@ -2,14 +2,14 @@ import { describeThrown, DevloginError, vaultError } from '../../errors.js';
 import { keyStoreBackend, type KeyBackend } from './backend.js';
 import { loadKeyring } from './keyring-binding.js';
 
-/** Where the keychain backend keeps per-session keys: one item per profile. */
+/** Where the keychain and kernel backends keep per-session keys: one secret item per session file (backend.ts says what it holds). */
 export interface KeyStore {
   /** Resolves when the store answers; rejects with a vault error when it cannot be used. */
   probe(): Promise<void>;
-  getKey(account: string): Promise<Buffer | null>;
-  setKey(account: string, key: Buffer): Promise<void>;
+  getSecret(account: string): Promise<string | null>;
+  setSecret(account: string, value: string): Promise<void>;
   /** True when an item was deleted. */
-  deleteKey(account: string): Promise<boolean>;
+  deleteSecret(account: string): Promise<boolean>;
 }
 
 export const DEFAULT_KEYCHAIN_SERVICE = 'devlogin';
@@ -48,21 +48,18 @@ export function createOsKeyStore(service: string, timeoutMs = KEYCHAIN_TIMEOUT_M
       await call('write', (signal) => item.setPassword('probe', signal));
       await call('delete', (signal) => item.deleteCredential(signal));
     },
-    async getKey(account) {
+    async getSecret(account) {
       // The read is on every whoami/token: the synchronous call skips a trip
       // through the thread pool. (Creating an entry blocks on the D-Bus
       // connection either way, hence the bus check first.)
       await busAnswers('connect');
-      const value = await call('read', async () => new (loadKeyring().Entry)(service, account, options).getPassword());
-      if (value === null || value === undefined) return null;
-      const key = Buffer.from(value, 'base64');
-      return key.length === 32 ? key : null;
+      return (await call('read', async () => new (loadKeyring().Entry)(service, account, options).getPassword())) ?? null;
     },
-    async setKey(account, key) {
+    async setSecret(account, value) {
       const item = await entry(account);
-      await call('write', (signal) => item.setPassword(key.toString('base64'), signal));
+      await call('write', (signal) => item.setPassword(value, signal));
     },
-    async deleteKey(account) {
+    async deleteSecret(account) {
       const item = await entry(account);
       return call('delete', (signal) => item.deleteCredential(signal));
     },
@@ -105,8 +102,8 @@ function unavailable(err: unknown): Error {
 
 /**
  * The keychain backend: the session key as an item of the OS credential
- * store, one per profile; nothing of it in the session file.
+ * store, one per session file (`account`); nothing of it in the session file.
  */
-export function createKeychainBackend(store: KeyStore): KeyBackend {
-  return keyStoreBackend('keychain', store, (profile) => `The key for profile "${profile}" is missing from the OS keychain.`);
+export function createKeychainBackend(store: KeyStore, account: (profile: string) => string): KeyBackend {
+  return keyStoreBackend('keychain', store, account, (profile) => `The key for profile "${profile}" is missing from the OS keychain.`);
 }

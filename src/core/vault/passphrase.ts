@@ -76,7 +76,7 @@ export function createPassphraseBackend(env: Env, promptSecret: PromptSecret = a
         throw corrupt(err);
       });
       try {
-        return open(kek, wrapped, wrapAad(envelope.meta));
+        return { key: open(kek, wrapped, wrapAad(envelope.meta)) };
       } catch {
         throw vaultError('Wrong vault passphrase, or the session file was tampered with.', {
           hint: `Check ${fromEnv() === undefined ? 'the passphrase' : 'DEVLOGIN_VAULT_PASSPHRASE'}. ${corruptHint(profile)}`,
@@ -84,6 +84,10 @@ export function createPassphraseBackend(env: Env, promptSecret: PromptSecret = a
         });
       }
     },
+    async advance() {
+      // The key travels with the file: nothing outside it to keep a generation in.
+    },
+    opensQuietly: () => fromEnv() !== undefined || typed !== undefined,
     async remove() {
       // The wrapped key is in the session file, which vault.ts deletes.
     },
