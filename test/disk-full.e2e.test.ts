@@ -18,7 +18,8 @@ if (!usable && process.env.DEVLOGIN_REQUIRE_SYSTEM_TESTS === '1') throw new Erro
 const PAGE = 4096;
 
 interface SmallDisk {
-  h: TestHome;
+  /** The state folder: the tmpfs, as devlogin inside the namespace sees it. */
+  home: string;
   /** A path inside the tmpfs, as this process sees it (through the namespace's root). */
   inside(...parts: string[]): string;
   /** Fills the tmpfs, then frees `leave` bytes; returns what is free. */
@@ -31,31 +32,38 @@ describe.skipIf(!usable)('a full disk (a 1 MiB tmpfs in a private mount namespac
   const homes = useTempHomes();
   const holders: ChildProcess[] = [];
   let fake: FakeProvider;
+  /** One sign-in, copied onto each small disk. */
+  let signedIn: TestHome;
   beforeAll(async () => {
     // A large ID token makes the session file several pages long: more than the room the tests leave.
     fake = await startFakeProvider({ token: [{ tokens: { claims: { padding: 'x'.repeat(12_000) } } }] });
+    signedIn = await homes();
+    const login = await runCli(['login', '--issuer', fake.issuer, '--client-id', fake.clientId], signedIn.env);
+    expect(login.code, login.stderr).toBe(0);
+    expect(readFileSync(join(signedIn.home, 'sessions', 'default.json.enc')).length).toBeGreaterThan(2 * PAGE);
   });
   afterAll(async () => {
     for (const holder of holders) holder.kill();
     await fake.close();
   });
 
-  async function smallDisk(): Promise<SmallDisk> {
-    const h = await homes();
+  /** A 1 MiB disk holding a copy of the signed-in state folder. */
+  async function signedInSmall(): Promise<SmallDisk> {
+    const { home } = await homes();
     // The namespace lives as long as this sleep: every command joins it with nsenter.
-    const holder = spawn('unshare', ['-m', '--propagation', 'private', 'sh', '-c', 'mount -t tmpfs -o size=1m,mode=0700 tmpfs "$1" && echo mounted && exec sleep 600', 'sh', h.home], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const holder = spawn('unshare', ['-m', '--propagation', 'private', 'sh', '-c', 'mount -t tmpfs -o size=1m,mode=0700 tmpfs "$1" && cp -a "$2"/. "$1"/ && echo mounted && exec sleep 600', 'sh', home, signedIn.home], { stdio: ['ignore', 'pipe', 'inherit'] });
     holders.push(holder);
     await new Promise<void>((resolve, reject) => {
       holder.stdout!.once('data', () => resolve());
       holder.once('exit', (code) => reject(new Error(`unshare exited with ${code}`)));
     });
-    const inside = (...parts: string[]) => join(`/proc/${holder.pid}/root`, h.home, ...parts);
+    const inside = (...parts: string[]) => join(`/proc/${holder.pid}/root`, home, ...parts);
     const free = () => {
       const info = statfsSync(inside());
       return info.bavail * info.bsize;
     };
     return {
-      h,
+      home,
       inside,
       fill(leave = 0) {
         const fd = openSync(inside('filler'), 'a', 0o600);
@@ -76,16 +84,8 @@ describe.skipIf(!usable)('a full disk (a 1 MiB tmpfs in a private mount namespac
         return free();
       },
       unfill: () => rmSync(inside('filler'), { force: true }),
-      run: (args) => runCli(args, h.env, ['nsenter', '-t', String(holder.pid), '-m', '--']),
+      run: (args) => runCli(args, { ...signedIn.env, HOME: home, DEVLOGIN_HOME: home }, ['nsenter', '-t', String(holder.pid), '-m', '--']),
     };
-  }
-
-  async function signedInSmall(): Promise<SmallDisk> {
-    const disk = await smallDisk();
-    const login = await disk.run(['login', '--issuer', fake.issuer, '--client-id', fake.clientId]);
-    expect(login.code, login.stderr).toBe(0);
-    expect(readFileSync(disk.inside('sessions', 'default.json.enc')).length).toBeGreaterThan(2 * PAGE);
-    return disk;
   }
 
   const lastRefreshToken = () => fake.tokenRequests.at(-1)!.body.get('refresh_token');
@@ -98,7 +98,7 @@ describe.skipIf(!usable)('a full disk (a 1 MiB tmpfs in a private mount namespac
     const run = await disk.run(['token', '--min-ttl', '3600']);
     expect(run.code).toBe(6);
     expect(run.stdout).toBe('');
-    expect(run.stderr).toBe(`devlogin: Cannot take the lock ${join(disk.h.home, 'locks', 'default.lock')}: no space left on the device. Free some space and try again; nothing was lost.\n`);
+    expect(run.stderr).toBe(`devlogin: Cannot take the lock ${join(disk.home, 'locks', 'default.lock')}: no space left on the device. Free some space and try again; nothing was lost.\n`);
     expect(readdirSync(disk.inside('locks'))).toEqual([]);
     expect(fake.tokenRequests.length).toBe(asked);
     expect(readFileSync(disk.inside('sessions', 'default.json.enc'))).toEqual(session);
@@ -111,7 +111,7 @@ describe.skipIf(!usable)('a full disk (a 1 MiB tmpfs in a private mount namespac
     expect(disk.fill(2 * PAGE)).toBe(2 * PAGE);
     const run = await disk.run(['token', '--min-ttl', '3600']);
     expect(run.code).toBe(6);
-    expect(run.stderr).toBe(`devlogin: Cannot make room for the session in ${join(disk.h.home, 'sessions')}: no space left on the device. Free some space and try again; nothing was lost.\n`);
+    expect(run.stderr).toBe(`devlogin: Cannot make room for the session in ${join(disk.home, 'sessions')}: no space left on the device. Free some space and try again; nothing was lost.\n`);
     expect(fake.tokenRequests.length).toBe(asked); // nothing spent
     expect(readFileSync(disk.inside('sessions', 'default.json.enc'))).toEqual(session);
     expect(readdirSync(disk.inside('sessions'))).toEqual(['default.json.enc']); // the room made was given back

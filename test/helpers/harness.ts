@@ -8,7 +8,6 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll } from 'vitest';
 import { runProgram } from '../../src/cli/program.js';
 import { reportError } from '../../src/cli/report.js';
 import { auditSinkFor } from '../../src/core/audit-forward.js';
@@ -132,11 +131,11 @@ export interface Harness {
 export const KERNEL_REFUSED = refused('write', new Error("Couldn't access platform storage: AccessDenied"));
 
 const homes: string[] = [];
-// At the top level: this module is loaded while the test file is collected, so
-// the hook belongs to the file's root suite and runs after its last test.
-afterAll(async () => {
+
+/** Removes the homes made so far: test/helpers/setup.ts runs it after each test file. */
+export async function removeHarnessHomes(): Promise<void> {
   await Promise.all(homes.splice(0).map((home) => rm(home, { recursive: true, force: true })));
-});
+}
 
 /**
  * A temporary DEVLOGIN_HOME with its own memory keychain and clock. The
