@@ -221,6 +221,13 @@ describe('what the vault keeps is tied to its state folder and its latest write'
     expect(second.keyStore.items.size).toBe(0);
   });
 
+  it('a logout also shreds an item from before items were named after the session file (named after the profile)', async () => {
+    const { h } = await signedIn(provider);
+    h.keyStore.items.set('default', h.keyStore.items.get(keyAccount(h))!);
+    expect((await h.run(['logout', '--local'])).code).toBe(0);
+    expect(h.keyStore.items.size).toBe(0);
+  });
+
   it('an older copy of the session file put back after a refresh is refused (exit 6), and its spent refresh token is never sent', async () => {
     const { h } = await signedIn(provider);
     const file = join(h.home, 'sessions', 'default.json.enc');

@@ -65,6 +65,9 @@ export function keyStoreBackend(name: VaultBackend, store: KeyStore, account: (p
     opensQuietly: () => true,
     async remove(profile) {
       await store.deleteSecret(account(profile));
+      // Items written before they were named after the session file were named
+      // after the profile; no session opens with one now, so shred it too.
+      await store.deleteSecret(profile).catch(() => false);
     },
   };
 }
