@@ -1,5 +1,6 @@
-import { closeSync, openSync, writeSync } from 'node:fs';
-import { isatty, ReadStream } from 'node:tty';
+import { closeSync, fstatSync, openSync, writeSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import type { ReadStream } from 'node:tty';
 import { interruptedError } from './errors.js';
 
 /**
@@ -67,18 +68,75 @@ export function chooseColor(isTTY: boolean, env: Env, noColorFlag: boolean): boo
 
 /** The process's IO: only main.ts calls this. */
 export function createProcessIO(env: Env, flags: { noColor: boolean; verbose: boolean }): IO {
-  const stderrIsTTY = process.stderr.isTTY === true;
+  const stdoutIsTTY = isTerminal(1);
+  const stderrIsTTY = isTerminal(2);
   return {
-    stdout: process.stdout,
-    stderr: process.stderr,
-    stdoutIsTTY: process.stdout.isTTY === true,
+    // A pipe or a file (what scripts read, `TOKEN=$(devlogin token)`) is written
+    // to directly: process.stdout would load node:net and node:tty, a few
+    // milliseconds of every whoami and token.
+    stdout: stdoutIsTTY ? processStream('stdout') : directWriter(1, 'stdout'),
+    stderr: stderrIsTTY ? processStream('stderr') : directWriter(2, 'stderr'),
+    stdoutIsTTY,
     stderrIsTTY,
-    // isatty(0), not process.stdin.isTTY: touching process.stdin builds a stream, a cost on every run.
-    stdinIsTTY: isatty(0),
+    stdinIsTTY: isTerminal(0),
     color: chooseColor(stderrIsTTY, env, flags.noColor),
     ci: isTruthy(env.CI),
     ssh: Boolean(env.SSH_CONNECTION || env.SSH_TTY || env.SSH_CLIENT),
     verbose: flags.verbose,
+  };
+}
+
+/**
+ * Whether fd is a terminal. Only a character device can be one: a pipe, a
+ * socket or a file is told apart by fstat alone, without loading node:tty
+ * (and node:net with it); /dev/null and the terminals are asked.
+ */
+function isTerminal(fd: number): boolean {
+  try {
+    if (!fstatSync(fd).isCharacterDevice()) return false;
+  } catch {
+    return false; // closed
+  }
+  return (createRequire(import.meta.url)('node:tty') as typeof import('node:tty')).isatty(fd);
+}
+
+function processStream(name: 'stdout' | 'stderr'): NodeJS.WriteStream {
+  const stream = process[name];
+  // A reader that went away (`devlogin token | less`, quit early) is no error of ours.
+  stream.on('error', () => undefined);
+  return stream;
+}
+
+/**
+ * Writes straight to fd, synchronously, so nothing is left unwritten when
+ * main.ts exits. A reader that went away (EPIPE: `devlogin token | true`) is
+ * no error of ours: the rest is dropped. A descriptor some other process made
+ * non-blocking can refuse a write (EAGAIN) when the reader is slow; the rest
+ * then goes through process.stdout/stderr, which waits for it.
+ */
+function directWriter(fd: number, name: 'stdout' | 'stderr'): OutputStream {
+  let fallback: NodeJS.WriteStream | undefined;
+  let gone = false;
+  return {
+    write(chunk: string) {
+      if (fallback) return fallback.write(chunk);
+      if (gone) return false;
+      let bytes = Buffer.from(chunk, 'utf8');
+      while (bytes.length > 0) {
+        try {
+          bytes = bytes.subarray(writeSync(fd, bytes));
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code;
+          if (code === 'EAGAIN') {
+            fallback = processStream(name);
+            return fallback.write(bytes);
+          }
+          gone = true; // EPIPE, or the descriptor is closed
+          return false;
+        }
+      }
+      return true;
+    },
   };
 }
 
@@ -98,7 +156,7 @@ export async function promptSecretOnTty(question: string): Promise<string | null
   }
   let input: ReadStream;
   try {
-    input = new ReadStream(fd);
+    input = new (await import('node:tty')).ReadStream(fd);
   } catch {
     closeSync(fd);
     return null;

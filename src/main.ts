@@ -13,8 +13,6 @@ const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIG
  * IO and Deps, handles Ctrl-C, runs the program and exits with its code.
  */
 async function main(argv: string[]): Promise<number> {
-  // A reader that went away (`devlogin token | true`) is no error of ours.
-  process.stdout.on('error', () => undefined);
   const io = createProcessIO(process.env, { noColor: argv.includes('--no-color'), verbose: argv.includes('--verbose') });
   const controller = new AbortController();
   let interrupts = 0;

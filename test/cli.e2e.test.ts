@@ -89,6 +89,9 @@ describe('a whole session with the built CLI', () => {
         expect(run.files.filter((file) => file.includes(heavy)), heavy).toEqual([]);
       }
       if (!bare.builtins.includes('internal/modules/esm/loader')) expect(run.builtins).not.toContain('internal/modules/esm/loader');
+      // With stdout and stderr pipes, as in TOKEN=$(devlogin token), output is written to the descriptors: no socket or terminal streams.
+      expect(run.stdout.length).toBeGreaterThan(0);
+      for (const streams of ['net', 'tty']) expect(run.builtins, streams).not.toContain(streams);
     }
   });
 

@@ -11,6 +11,9 @@ export function stripControl(text: string): string {
   // Whole escape sequences first, so that no remnant ("[31m", "]52;c;…") is left
   // to read as text: ECMA-48 CSI (ESC [ or C1 0x9b, parameters, final byte),
   // OSC/DCS/APC/PM strings up to BEL or ST, and two-character ESC sequences.
+  // Printable ASCII, nearly every string, has none of them: the Unicode
+  // property classes below cost a millisecond to compile on first use.
+  if (/^[\x20-\x7e]*$/.test(text)) return text;
   return text
     .replace(/(?:\u001b\[|\u009b)[0-?]*[ -/]*[@-~]/g, '')
     .replace(/(?:\u001b[\]P^_X]|[\u0090\u009d\u009e\u009f])[^\u0007\u001b\u009c]*(?:\u0007|\u001b\\|\u009c)?/g, '')
