@@ -7,7 +7,7 @@
  * _uid_ses.UID`), and one whose keyutils calls a seccomp filter refuses, as
  * Docker's default profile does (test/helpers/no-keyutils.py).
  */
-import { spawnSync } from 'node:child_process';
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -110,8 +110,11 @@ describe.skipIf(!keyutils)('the kernel vault on the real kernel keyring', () => 
       + 'DEVLOGIN_VAULT=key with DEVLOGIN_VAULT_KEY (devlogin vault new-key), or DEVLOGIN_VAULT=passphrase.\n');
     // The kernel keeps what the refused probe wrote before it refused the rest: the word "probe", no secret. Tidy it up.
     const probe = `keyring:.devlogin-probe@${h.env.DEVLOGIN_KEYCHAIN_SERVICE}`;
-    const leftover = spawnSync('sh', ['-c', `id=$(keyctl search @us user '${probe}') && keyctl pipe "$id" && keyctl unlink "$id" @us >/dev/null`], { encoding: 'utf8' });
-    expect(leftover.stdout).toBe('probe');
+    // Looked up from the same keyring the CLI ran in, which this process need not possess.
+    const tidy = (read: string): SpawnSyncReturns<string> => spawnSync(NO_POSSESSED_KEYRING[0]!,
+      [...NO_POSSESSED_KEYRING.slice(1), 'sh', '-c', `id=$(keyctl search @s user '${probe}') && ${read}keyctl unlink "$id" @s >/dev/null`], { encoding: 'utf8' });
+    const leftover = tidy('keyctl pipe "$id" && ');
+    expect(leftover.stdout, leftover.stderr).toBe('probe');
 
     const vaultKey = (await runCli(['vault', 'new-key'], h.env)).stdout.trim();
     const auto = await signIn(provider, h, { args: ['--no-dpop'], env: { DEVLOGIN_VAULT: undefined, DEVLOGIN_VAULT_KEY: vaultKey }, wrap: NO_POSSESSED_KEYRING });
@@ -119,7 +122,7 @@ describe.skipIf(!keyutils)('the kernel vault on the real kernel keyring', () => 
     expect(JSON.parse(auto.stdout.trim().split('\n')[1]!)).toMatchObject({ vault: 'key' });
     expect(storedKey(h)).toBeNull();
     await expectLoadsNothingNew(h, 'key', [], { ...h.env, DEVLOGIN_VAULT: undefined, DEVLOGIN_VAULT_KEY: vaultKey });
-    spawnSync('sh', ['-c', `id=$(keyctl search @us user '${probe}') && keyctl unlink "$id" @us`]);
+    tidy('');
     expect(await findLeaks([vaultKey], { home: h.home, texts: [auto.stdout, auto.stderr] })).toEqual([]);
   });
 
