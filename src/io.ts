@@ -1,4 +1,4 @@
-import { closeSync, fstatSync, openSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, statSync, writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { ReadStream } from 'node:tty';
 import { interruptedError } from './errors.js';
@@ -89,11 +89,22 @@ export function createProcessIO(env: Env, flags: { noColor: boolean; verbose: bo
 /**
  * Whether fd is a terminal. Only a character device can be one: a pipe, a
  * socket or a file is told apart by fstat alone, without loading node:tty
- * (and node:net with it); /dev/null and the terminals are asked.
+ * (and node:net with it), and so is /dev/null (`devlogin whoami >/dev/null
+ * 2>&1`, `</dev/null` in cron), by its device number; other devices are asked.
  */
+let nullDevice: number | undefined;
+const devNull = (): number | undefined => {
+  try {
+    return (nullDevice ??= statSync('/dev/null').rdev);
+  } catch {
+    return undefined; // no /dev/null (Windows): ask
+  }
+};
+
 function isTerminal(fd: number): boolean {
   try {
-    if (!fstatSync(fd).isCharacterDevice()) return false;
+    const info = fstatSync(fd);
+    if (!info.isCharacterDevice() || info.rdev === devNull()) return false;
   } catch {
     return false; // closed
   }

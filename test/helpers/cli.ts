@@ -173,8 +173,12 @@ export interface ProbedRun {
   builtins: string[];
 }
 
-/** Runs bin/devlogin (or another CommonJS program) with a --require probe that records, at exit, what the process loaded. */
-export async function runProbed(h: TestHome, args: string[], env: NodeJS.ProcessEnv = h.env, program = BIN, wrap: string[] = []): Promise<ProbedRun> {
+/**
+ * Runs bin/devlogin (or another CommonJS program) with a --require probe that
+ * records, at exit, what the process loaded; `stdio: 'ignore'` gives it
+ * /dev/null for stdin, stdout and stderr (stdout and stderr are then empty).
+ */
+export async function runProbed(h: TestHome, args: string[], env: NodeJS.ProcessEnv = h.env, program = BIN, wrap: string[] = [], stdio: 'pipe' | 'ignore' = 'pipe'): Promise<ProbedRun> {
   const script = join(h.home, 'probe.cjs');
   const report = join(h.home, 'probe.json');
   await writeFile(script, `process.on('exit', () => require('node:fs').writeFileSync(${JSON.stringify(report)}, JSON.stringify({
@@ -182,7 +186,7 @@ export async function runProbed(h: TestHome, args: string[], env: NodeJS.Process
     builtins: process.moduleLoadList.filter((name) => name.startsWith('NativeModule ')).map((name) => name.slice(13)),
   })));\n`);
   const [command, ...rest] = [...wrap, NODE, '--require', script, program, ...args];
-  const result = spawnSync(command!, rest, { env, encoding: 'utf8' });
+  const result = spawnSync(command!, rest, { env, encoding: 'utf8', stdio });
   const loaded = JSON.parse(await readFile(report, 'utf8')) as { files: string[]; builtins: string[] };
-  return { status: result.status, stdout: result.stdout, stderr: result.stderr, ...loaded };
+  return { status: result.status, stdout: result.stdout ?? '', stderr: result.stderr ?? '', ...loaded };
 }
