@@ -5,7 +5,7 @@
 // each); those only some commands need (openid-client, ora, qrcode-terminal,
 // open, undici, tldts, chalk) are loaded inside those commands.
 // The demo (dist/demo/) is bundled the same way, as ES modules.
-import { readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { build } from 'esbuild';
 
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
@@ -42,9 +42,31 @@ const lazyChildProcess = {
   },
 };
 
-await build({
+/**
+ * bin/devlogin compiles the bundle itself, as a vm.Script, so that V8 can
+ * start from a code cache. Node 20 runs an import() inside such a script
+ * only through an experimental loader that prints a warning, so the lazy
+ * import()s of packages and builtins go through a function bin/devlogin
+ * passes in, a real CommonJS module whose import() is Node's own (it
+ * resolves from bin/, as from dist/: the same package). Loaded any other
+ * way, the bundle imports as usual.
+ */
+const IMPORTER = 'var __import=typeof __devloginImport=="function"?__devloginImport:(s)=>import(s);';
+function routeImports(text) {
+  let count = 0;
+  const routed = text.replace(/\bimport\((?="[^"]+"\))/g, () => {
+    count += 1;
+    return '__import(';
+  });
+  if (/\bimport\(/.test(routed) || count === 0 || !routed.startsWith('"use strict";')) throw new Error(`bundle: ${count ? 'an import() with no literal name is left, or no "use strict" first' : 'no import() found to route'}`);
+  // After the "use strict" directive, which must come first.
+  return routed.replace(/^"use strict";/, (directive) => directive + IMPORTER);
+}
+
+const cli = await build({
   entryPoints: ['src/main.ts'],
   outfile: 'dist/devlogin.cjs',
+  write: false,
   bundle: true,
   format: 'cjs',
   platform: 'node',
@@ -62,6 +84,8 @@ await build({
   logOverride: { 'empty-import-meta': 'silent' },
   logLevel: 'warning',
 });
+mkdirSync(new URL('../dist', import.meta.url), { recursive: true });
+for (const file of cli.outputFiles) writeFileSync(file.path, routeImports(file.text));
 
 // The demo, and the local provider, approval and Secret Service it is made
 // of, which npm run bench uses too.

@@ -1,0 +1,163 @@
+/**
+ * bin/devlogin's V8 code cache of the bundle, with the built CLI: where it is
+ * kept, that V8 takes it (a refused one would be written again), and that it
+ * is only ever read where it is trusted as the state folder is. V8 checks a
+ * cache against the length of the source only, so the tests forge one for a
+ * same-length script that prints "pwned" instead of running devlogin: the
+ * state folder's owner runs it (so the forgery works), nobody else does.
+ * .ci/run runs this file again on Node 22, 24 and 26 (DEVLOGIN_TEST_NODE).
+ */
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { NODE, runCli, useTempHomes, type TestHome } from './helpers/cli.js';
+
+const BUNDLE = fileURLToPath(new URL('../dist/devlogin.cjs', import.meta.url));
+const makeHome = useTempHomes();
+const NODE_ID = spawnSync(NODE, ['-p', 'process.version + " " + process.arch'], { encoding: 'utf8' }).stdout.trim();
+const CACHE_NAME = `bundle-${NODE_ID.replace(' ', '-')}.v8`;
+const sha256 = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
+
+const cacheFile = (h: TestHome) => join(h.home, 'cache', CACHE_NAME);
+/** The file's identity and content: a rewrite (temporary file, rename) changes the inode. */
+const fileState = (path: string) => ({ ino: lstatSync(path).ino, content: readFileSync(path).toString('base64') });
+
+/** The cache's header lines and its V8 data. */
+function readCache(path: string): { lines: string[]; data: Buffer } {
+  const file = readFileSync(path);
+  let offset = 0;
+  const lines: string[] = [];
+  for (let line = 0; line < 5; line++) {
+    const end = file.indexOf(10, offset);
+    lines.push(file.subarray(offset, end).toString('latin1'));
+    offset = end + 1;
+  }
+  return { lines, data: file.subarray(offset) };
+}
+
+/**
+ * Writes, with the Node under test, a cache that bin/devlogin's checks
+ * accept for the real bundle, made from a script of the same length that
+ * prints "pwned". Its function is run once so that its code is in the cache.
+ */
+function forgeCache(path: string): void {
+  const forge = `
+    const fs = require('node:fs'), { Script } = require('node:vm'), { createHash } = require('node:crypto');
+    const [bundle, out] = process.argv.slice(1);
+    const bytes = fs.readFileSync(bundle);
+    const evil = 'process.stdout.write("pwned\\\\n");';
+    const script = new Script('(function (exports, require, module, __filename, __dirname, __devloginImport) {' + evil + ' '.repeat(bytes.length - evil.length) + '\\n})', { filename: bundle });
+    script.runInThisContext()();
+    const data = script.createCachedData();
+    const sha = (d) => createHash('sha256').update(d).digest('hex');
+    fs.writeFileSync(out, Buffer.concat([Buffer.from('devlogin-v8-cache/1\\n' + sha(bytes) + '\\n' + process.version + ' ' + process.arch + '\\n-\\n' + sha(data) + '\\n', 'latin1'), data]), { mode: 0o600 });`;
+  const made = spawnSync(NODE, ['-e', forge, BUNDLE, path], { encoding: 'utf8' });
+  expect(made.status, made.stderr).toBe(0);
+}
+
+describe('the code cache of the bundle', () => {
+  it('is kept in the state folder, private, for this bundle and this Node; V8 takes it, and it is written again only for a command it has not seen', async () => {
+    const h = await makeHome();
+    const version = await runCli(['--version'], h.env);
+    expect(version.code).toBe(0);
+    expect(readdirSync(join(h.home, 'cache'))).toEqual([CACHE_NAME]);
+    expect(lstatSync(join(h.home, 'cache')).mode & 0o777).toBe(0o700);
+    expect(lstatSync(cacheFile(h)).mode & 0o777).toBe(0o600);
+    const { lines, data } = readCache(cacheFile(h));
+    expect(lines).toEqual(['devlogin-v8-cache/1', sha256(readFileSync(BUNDLE)), NODE_ID, '-', sha256(data)]);
+
+    const first = await runCli(['whoami'], h.env);
+    expect(first.code).toBe(3); // not signed in
+    expect(readCache(cacheFile(h)).lines[3]).toBe('- whoami');
+    const written = fileState(cacheFile(h));
+    // Had V8 refused the cache, the run would have written it again.
+    for (const args of [['whoami'], ['--version']]) await runCli(args, h.env);
+    const again = await runCli(['whoami'], h.env);
+    expect(again).toEqual(first);
+    expect(fileState(cacheFile(h))).toEqual(written);
+  });
+
+  it('one that is damaged, or made for another build of the bundle, is not used and is written again', async () => {
+    const h = await makeHome();
+    const clean = await runCli(['whoami'], h.env);
+    const file = readFileSync(cacheFile(h));
+    const damaged = Buffer.from(file);
+    damaged[damaged.length - 100] ^= 0xff;
+    const otherBuild = Buffer.from(file.toString('latin1').replace(/^(devlogin-v8-cache\/1\n)[0-9a-f]{64}/, `$1${'0'.repeat(64)}`), 'latin1');
+    for (const planted of [damaged, otherBuild]) {
+      writeFileSync(cacheFile(h), planted, { mode: 0o600 });
+      expect(await runCli(['whoami'], h.env)).toEqual(clean);
+      const { lines, data } = readCache(cacheFile(h));
+      expect(lines[1]).toBe(sha256(readFileSync(BUNDLE)));
+      expect(lines[4]).toBe(sha256(data));
+    }
+  });
+
+  it('is run only where it is trusted: a forged cache runs for the folder\'s owner, and not when the file is writable by others, a link, or in a linked folder', async () => {
+    const h = await makeHome();
+    mkdirSync(join(h.home, 'cache'), { mode: 0o700 });
+    forgeCache(cacheFile(h));
+    // The forgery works: the state folder's owner's cache is trusted.
+    expect((await runCli(['--version'], h.env)).stdout).toBe('pwned\n');
+
+    const version = (await runCli(['--version'], { ...h.env, NODE_DISABLE_COMPILE_CACHE: '1' })).stdout;
+    expect(version).toMatch(/^\d+\.\d+\.\d+\n$/);
+    // Writable by others: not read, and replaced with a private one of the real bundle.
+    chmodSync(cacheFile(h), 0o666);
+    expect((await runCli(['--version'], h.env)).stdout).toBe(version);
+    expect(lstatSync(cacheFile(h)).mode & 0o777).toBe(0o600);
+    expect(readCache(cacheFile(h)).lines[1]).toBe(sha256(readFileSync(BUNDLE)));
+
+    // A link to a forged cache: not followed; the link is replaced, its target left as it was.
+    const elsewhere = (await makeHome()).home;
+    forgeCache(join(elsewhere, 'forged.v8'));
+    const target = fileState(join(elsewhere, 'forged.v8'));
+    rmSync(cacheFile(h));
+    symlinkSync(join(elsewhere, 'forged.v8'), cacheFile(h));
+    expect((await runCli(['--version'], h.env)).stdout).toBe(version);
+    expect(lstatSync(cacheFile(h)).isFile()).toBe(true);
+    expect(fileState(join(elsewhere, 'forged.v8'))).toEqual(target);
+
+    // The cache folder a link to a folder holding a forged cache: not used, nothing written there.
+    rmSync(join(h.home, 'cache'), { recursive: true });
+    mkdirSync(join(elsewhere, 'cache'), { mode: 0o700 });
+    forgeCache(join(elsewhere, 'cache', CACHE_NAME));
+    const planted = fileState(join(elsewhere, 'cache', CACHE_NAME));
+    symlinkSync(join(elsewhere, 'cache'), join(h.home, 'cache'));
+    expect((await runCli(['--version'], h.env)).stdout).toBe(version);
+    expect(readdirSync(join(elsewhere, 'cache'))).toEqual([CACHE_NAME]);
+    expect(fileState(join(elsewhere, 'cache', CACHE_NAME))).toEqual(planted);
+  });
+
+  it('is not kept where there is no state folder yet, where the state folder is not the user\'s own or is writable by others, or with NODE_DISABLE_COMPILE_CACHE', async () => {
+    const h = await makeHome();
+    const missing = join(h.home, 'not-yet');
+    expect((await runCli(['--version'], { ...h.env, DEVLOGIN_HOME: missing })).code).toBe(0);
+    expect(existsSync(missing)).toBe(false);
+
+    const off = await runCli(['whoami'], { ...h.env, NODE_DISABLE_COMPILE_CACHE: '1' });
+    expect(off.code).toBe(3); // not signed in
+    expect(existsSync(join(h.home, 'cache'))).toBe(false);
+
+    const open = join(h.home, 'open');
+    mkdirSync(open, { mode: 0o700 });
+    chmodSync(open, 0o777);
+    await runCli(['--version'], { ...h.env, DEVLOGIN_HOME: open });
+    expect(readdirSync(open)).toEqual([]);
+
+    if (process.getuid?.() === 0) {
+      // Root with another user's folder: the cache there is hers, and root never runs it.
+      const hers = join(h.home, 'hers');
+      mkdirSync(join(hers, 'cache'), { recursive: true, mode: 0o700 });
+      forgeCache(join(hers, 'cache', CACHE_NAME));
+      const forged = fileState(join(hers, 'cache', CACHE_NAME));
+      for (const path of [hers, join(hers, 'cache'), join(hers, 'cache', CACHE_NAME)]) chownSync(path, 65534, 65534);
+      const run = await runCli(['--version'], { ...h.env, DEVLOGIN_HOME: hers });
+      expect(run.stdout).not.toContain('pwned');
+      expect(fileState(join(hers, 'cache', CACHE_NAME))).toEqual(forged);
+    }
+  });
+});
