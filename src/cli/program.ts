@@ -22,7 +22,7 @@ interface GlobalFlags {
  */
 export async function runProgram(argv: readonly string[], deps: Deps): Promise<number> {
   let exitCode: number = EXIT.ok;
-  const program = buildProgram(deps, (code) => (exitCode = code));
+  const program = buildProgram(deps, (code) => (exitCode = code), commandToRun(argv));
   try {
     await program.parseAsync([...argv], { from: 'user' });
     return exitCode;
@@ -36,13 +36,36 @@ export async function runProgram(argv: readonly string[], deps: Deps): Promise<n
   }
 }
 
+const COMMANDS = ['login', 'whoami', 'token', 'exec', 'api', 'git-credential', 'kube-credential', 'logout', 'revoke', 'sessions', 'audit', 'vault', 'completion'] as const;
+type CommandName = (typeof COMMANDS)[number];
+
+/**
+ * The one command these arguments run, when that is plain: the first word
+ * that is not an option (nor --profile's value), if it names a command other
+ * than completion (which prints the whole tree) and no help is asked for. The
+ * program then defines only that command: whoami and token, which scripts
+ * call in loops, do not build the other eleven.
+ */
+export function commandToRun(argv: readonly string[]): CommandName | undefined {
+  if (argv.some((arg) => arg === '-h' || arg === '--help')) return undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--') return undefined;
+    if (arg === '--profile') i += 1;
+    else if (!arg.startsWith('-')) return arg !== 'completion' && (COMMANDS as readonly string[]).includes(arg) ? arg as CommandName : undefined;
+  }
+  return undefined;
+}
+
 /**
  * The command definitions: flags, help and the lazily loaded module that
  * runs each command (so `whoami` never loads the login, QR or browser code).
- * Completions are generated from this same tree.
+ * Completions are generated from this same tree. With `only`, the other
+ * commands are left out (see commandToRun).
  */
-export function buildProgram(deps: Deps, setExitCode: (code: number) => void = () => undefined): Command {
+export function buildProgram(deps: Deps, setExitCode: (code: number) => void = () => undefined, only?: CommandName): Command {
   const { io } = deps;
+  const wanted = (name: CommandName): boolean => only === undefined || only === name;
   const program = new Command('devlogin')
     .description('Sign in with the OAuth 2.0 device flow and use the session from scripts and CI.')
     .version(VERSION, '--version', 'print the version')
@@ -66,7 +89,7 @@ export function buildProgram(deps: Deps, setExitCode: (code: number) => void = (
   const narrowScope = new Option('--scope <scopes>', 'a token limited to these of the session\'s scopes, for this use only');
   const narrowAudience = new Option('--audience <uri>', 'with --scope: the resource the token is for (RFC 8707)');
 
-  program.command('login')
+  if (wanted('login')) program.command('login')
     .description('sign in with the device flow and store the session')
     .option('--provider <name>', 'provider preset: github, google, entra, okta, auth0, keycloak, gitlab, dex or generic (env DEVLOGIN_PROVIDER)')
     .option('--issuer <url>', 'OpenID Connect issuer URL (env DEVLOGIN_ISSUER)')
@@ -84,7 +107,7 @@ export function buildProgram(deps: Deps, setExitCode: (code: number) => void = (
       await runLogin(parseLoginOptions(profileOf(command), flags), deps);
     });
 
-  program.command('whoami')
+  if (wanted('whoami')) program.command('whoami')
     .description('say who is signed in (exit 0 signed in, 3 not signed in, 4 ended)')
     .option('--online', 'ask the provider whether the session is still valid')
     .addOption(json)
@@ -93,7 +116,7 @@ export function buildProgram(deps: Deps, setExitCode: (code: number) => void = (
       await runWhoami(parseWhoamiOptions(profileOf(command), flags), deps);
     });
 
-  program.command('token')
+  if (wanted('token')) program.command('token')
     .description('print a valid access token on stdout, refreshing it when needed')
     .addOption(minTtl)
     .addOption(narrowScope)
@@ -104,7 +127,7 @@ export function buildProgram(deps: Deps, setExitCode: (code: number) => void = (
       await runToken(parseTokenOptions(profileOf(command), flags), deps);
     });
 
-  program.command('exec')
+  if (wanted('exec')) program.command('exec')
     .description('run a command with DEVLOGIN_ACCESS_TOKEN in its environment')
     .usage('[--min-ttl DURATION] [--scope "S1 S2"] [--end-session] -- COMMAND [ARGS...]')
     .addOption(minTtl)
@@ -117,7 +140,7 @@ export function buildProgram(deps: Deps, setExitCode: (code: number) => void = (
       setExitCode(await runExec(parseExecOptions(profileOf(command), argv, flags), deps));
     });
 
-  program.command('api')
+  if (wanted('api')) program.command('api')
     .description('make an authenticated request (with a DPoP proof when bound); body on stdout')
     .usage('[-X METHOD] [-H "K: V"]... [-d DATA|@file|@-] [--allow-host H] URL')
     .argument('[url]', 'the URL to call (HTTPS, or http on loopback)')
@@ -133,7 +156,7 @@ export function buildProgram(deps: Deps, setExitCode: (code: number) => void = (
       await runApi(parseApiOptions(profileOf(command), url, flags), deps);
     });
 
-  program.command('git-credential')
+  if (wanted('git-credential')) program.command('git-credential')
     .description('git\'s credential helper: the session\'s token for its own site\'s git hosts (store and erase write nothing)')
     .usage('[get|store|erase]')
     .argument('[operation]', 'get, store or erase, as git runs it')
@@ -142,7 +165,7 @@ export function buildProgram(deps: Deps, setExitCode: (code: number) => void = (
       await runGitCredential(parseGitCredentialOptions(profileOf(command), operation), deps);
     });
 
-  program.command('kube-credential')
+  if (wanted('kube-credential')) program.command('kube-credential')
     .description('kubectl\'s exec credential plugin: an ExecCredential (v1) with the ID token on stdout')
     .option('--access-token', 'send the access token instead of the ID token')
     .action(async (flags: Flags, command: Command) => {
@@ -150,7 +173,7 @@ export function buildProgram(deps: Deps, setExitCode: (code: number) => void = (
       await runKubeCredential(parseKubeCredentialOptions(profileOf(command), flags), deps);
     });
 
-  program.command('logout')
+  if (wanted('logout')) program.command('logout')
     .description('end the session here (revoking it at the provider, best effort)')
     .option('--all', 'every profile')
     .option('--local', 'do not contact the provider')
@@ -159,7 +182,7 @@ export function buildProgram(deps: Deps, setExitCode: (code: number) => void = (
       await runLogout(parseLogoutOptions(profileOf(command), flags), deps);
     });
 
-  program.command('revoke')
+  if (wanted('revoke')) program.command('revoke')
     .description('revoke the session at the provider, then end it here (exit 7 if the provider could not be told)')
     .option('--all', 'every profile')
     .action(async (flags: Flags, command: Command) => {
@@ -167,7 +190,7 @@ export function buildProgram(deps: Deps, setExitCode: (code: number) => void = (
       await runRevoke(parseRevokeOptions(profileOf(command), flags), deps);
     });
 
-  program.command('sessions')
+  if (wanted('sessions')) program.command('sessions')
     .description('list profiles with their state and expiries (unlocks nothing)')
     .addOption(json)
     .action(async (flags: Flags) => {
@@ -175,7 +198,7 @@ export function buildProgram(deps: Deps, setExitCode: (code: number) => void = (
       await runSessions(parseSessionsOptions(flags), deps);
     });
 
-  program.command('audit')
+  if (wanted('audit')) program.command('audit')
     .description('show the local audit log, newest last')
     .option('--limit <n>', 'how many events (default 20)')
     .addOption(json)
@@ -184,7 +207,7 @@ export function buildProgram(deps: Deps, setExitCode: (code: number) => void = (
       await runAudit(parseAuditOptions(flags), deps);
     });
 
-  program.command('vault')
+  if (wanted('vault')) program.command('vault')
     .description('new-key: print a new random key for DEVLOGIN_VAULT_KEY (the key vault, for CI)')
     .addArgument(new Argument('<action>', 'new-key').choices(['new-key']))
     .action(async () => {
@@ -192,7 +215,7 @@ export function buildProgram(deps: Deps, setExitCode: (code: number) => void = (
       runVaultNewKey(deps);
     });
 
-  program.command('completion')
+  if (wanted('completion')) program.command('completion')
     .description('print the shell completion script (bash, zsh or fish)')
     .argument('[shell]', 'bash, zsh or fish')
     .addOption(new Option('--profiles', 'print profile names').hideHelp())
