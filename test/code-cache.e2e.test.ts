@@ -9,7 +9,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -18,8 +18,8 @@ import { NODE, runCli, useTempHomes, type TestHome } from './helpers/cli.js';
 const BUNDLE = fileURLToPath(new URL('../dist/devlogin.cjs', import.meta.url));
 const makeHome = useTempHomes();
 const NODE_ID = spawnSync(NODE, ['-p', 'process.version + " " + process.arch'], { encoding: 'utf8' }).stdout.trim();
-const CACHE_NAME = `bundle-${NODE_ID.replace(' ', '-')}.v8`;
 const sha256 = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
+const CACHE_NAME = `bundle-${NODE_ID.replace(' ', '-')}-${sha256(readFileSync(BUNDLE)).slice(0, 16)}.v8`;
 
 const cacheFile = (h: TestHome) => join(h.home, 'cache', CACHE_NAME);
 /** The file's identity and content: a rewrite (temporary file, rename) changes the inode. */
@@ -78,6 +78,21 @@ describe('the code cache of the bundle', () => {
     const again = await runCli(['whoami'], h.env);
     expect(again).toEqual(first);
     expect(fileState(cacheFile(h))).toEqual(written);
+  });
+
+  it('leaves the caches of other builds and Nodes alone, and deletes those not written for 30 days when it writes its own', async () => {
+    const h = await makeHome();
+    mkdirSync(join(h.home, 'cache'), { mode: 0o700 });
+    const old = join(h.home, 'cache', 'bundle-v20.0.0-x64-0123456789abcdef.v8');
+    const recent = join(h.home, 'cache', 'bundle-v22.0.0-x64-0123456789abcdef.v8');
+    const notOurs = join(h.home, 'cache', 'notes.txt');
+    for (const path of [old, recent, notOurs]) writeFileSync(path, 'x', { mode: 0o600 });
+    const days = (n: number) => new Date(Date.now() - n * 24 * 3600 * 1000);
+    utimesSync(old, days(31), days(31));
+    utimesSync(recent, days(29), days(29));
+    utimesSync(notOurs, days(90), days(90));
+    expect((await runCli(['--version'], h.env)).code).toBe(0);
+    expect(readdirSync(join(h.home, 'cache')).sort()).toEqual([CACHE_NAME, 'bundle-v22.0.0-x64-0123456789abcdef.v8', 'notes.txt'].sort());
   });
 
   it('one that is damaged, or made for another build of the bundle, is not used and is written again', async () => {
