@@ -16,7 +16,7 @@ import { discoverProvider } from '../src/core/oidc/discovery.js';
 import { pollForTokens, requestDeviceAuthorization } from '../src/core/oidc/device-flow.js';
 import { translateOidcError } from '../src/core/oidc/errors.js';
 import { parsePolicy } from '../src/core/policy.js';
-import { stripControl } from '../src/core/text.js';
+import { isoTime, stripControl } from '../src/core/text.js';
 import { parseEnvelope } from '../src/core/vault/envelope.js';
 import { createVault } from '../src/core/vault/vault.js';
 import { DevloginError, EXIT } from '../src/errors.js';
@@ -189,5 +189,14 @@ describe('local files', () => {
       expect(clean).not.toMatch(CONTROL);
       expect(stripControl(clean)).toBe(clean);
     }), { numRuns: 500 });
+  });
+
+  it('isoTime prints what Date#toISOString does, for every time a Date can hold, and refuses an invalid one alike', () => {
+    const edges = [0, -1, 1, 253402300799999, 253402300800000, -62167219200000, -62167219200001, 8.64e15, -8.64e15, 951782400000, 1e12 + 0.5];
+    for (const ms of edges) expect(isoTime(ms), String(ms)).toBe(new Date(ms).toISOString());
+    fc.assert(fc.property(fc.integer({ min: -8.64e15, max: 8.64e15 }), (ms) => {
+      expect(isoTime(ms)).toBe(new Date(ms).toISOString());
+    }), { numRuns: 2000 });
+    for (const bad of [Number.NaN, 8.64e15 + 1, Infinity]) expect(() => isoTime(bad)).toThrow(RangeError);
   });
 });

@@ -2,7 +2,7 @@ import { lstatSync, renameSync } from 'node:fs';
 import { appendPrivate, assertSafeDirs, assertSafeFile, ensurePrivateDir, isNotFound, readTailLines } from './fs-safe.js';
 import { auditFile, type Paths } from './paths.js';
 import type { SessionRecord } from './session/record.js';
-import { stripControl } from './text.js';
+import { isoTime, stripControl } from './text.js';
 
 export type AuditEventName =
   | 'login' | 'login_failed' | 'refresh' | 'token_read' | 'exec' | 'logout' | 'revoke' | 'session_expired';
@@ -58,7 +58,7 @@ export async function appendAudit(deps: AuditDeps, event: AuditEvent): Promise<v
   await ensurePrivateDir(deps.paths.stateDir);
   const clean = Object.fromEntries(Object.entries(event).map(([key, value]) =>
     [key, typeof value === 'string' ? stripControl(value).slice(0, MAX_FIELD) : value])) as unknown as AuditEvent;
-  const line: AuditLine = { time: new Date(deps.clock.now()).toISOString(), ...clean };
+  const line: AuditLine = { time: isoTime(deps.clock.now()), ...clean };
   rotateIfLarge(file);
   appendPrivate(file, `${JSON.stringify(line)}\n`);
   await deps.auditSink?.(line);

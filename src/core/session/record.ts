@@ -1,5 +1,6 @@
 import { randomUUID, type JsonWebKey } from 'node:crypto';
 import { PRESETS, isProviderName, type IdentitySource, type Preset, type ProviderName } from '../providers/presets.js';
+import { isoTime } from '../text.js';
 
 /** Identity claims kept from the verified ID token (never a token). */
 export interface IdentityClaims {
@@ -144,7 +145,7 @@ export function idTokenExpiresAt(record: Pick<SessionRecord, 'idToken'>): number
   }
 }
 
-export const toIso = (epochSeconds: number): string => new Date(epochSeconds * 1000).toISOString();
+export const toIso = (epochSeconds: number): string => isoTime(epochSeconds * 1000);
 
 /**
  * Token types compare case-insensitively (RFC 6749 §7.1); openid-client hands
