@@ -92,6 +92,8 @@ describe('a whole session with the built CLI', () => {
       // With stdout and stderr pipes, as in TOKEN=$(devlogin token), output is written to the descriptors: no socket or terminal streams.
       expect(run.stdout.length).toBeGreaterThan(0);
       for (const streams of ['net', 'tty']) expect(run.builtins, streams).not.toContain(streams);
+      // The lock is released with unlink: rmSync would load Node's rimraf.
+      expect(run.builtins).not.toContain('internal/fs/rimraf');
       // And with all three on /dev/null, as in `devlogin whoami >/dev/null 2>&1 </dev/null` from cron: a character device, but no terminal.
       const quiet = await runProbed(h, command, h.env, BIN, [], 'ignore');
       expect(quiet.status).toBe(0);

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants, fchmodSync, ftruncateSync, lstatSync, fstatSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, rmSync, writeSync, type Stats } from 'node:fs';
+import { closeSync, constants, fchmodSync, ftruncateSync, lstatSync, fstatSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, unlinkSync, writeSync, type Stats } from 'node:fs';
 import { userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
 import { DevloginError, vaultError } from '../errors.js';
@@ -168,10 +168,10 @@ export async function reserveFile(path: string, size: number): Promise<Reserved>
       closeSync(fd);
     }
   } catch (err) {
-    rmSync(temp, { force: true });
+    removeFile(temp);
     throw fileError(dir, 'make room for the session in', err);
   }
-  return { temp, release: () => rmSync(temp, { force: true }) };
+  return { temp, release: () => removeFile(temp) };
 }
 
 /**
@@ -196,7 +196,7 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, r
     }
     renameSync(temp, path);
   } catch (err) {
-    rmSync(temp, { force: true });
+    removeFile(temp);
     throw fileError(path, 'write', err);
   }
   syncDir(dir);
@@ -267,6 +267,19 @@ export function readTailLines(path: string, count: number): string[] {
     if (position > 0) lines.shift();
     return lines.filter((line) => line.trim() !== '').slice(-count);
   }) ?? [];
+}
+
+/**
+ * Deletes a file; one that is not there is no error. unlink, not
+ * rmSync(force): rmSync loads Node's rimraf and costs about 0.7 ms more, on
+ * every whoami and token (the lock's release).
+ */
+export function removeFile(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+  }
 }
 
 export function isNotFound(err: unknown): boolean {

@@ -1,7 +1,7 @@
-import { closeSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { vaultError } from '../../errors.js';
-import { assertSafeDirs, ensurePrivateDir, fileError } from '../fs-safe.js';
+import { assertSafeDirs, ensurePrivateDir, fileError, removeFile } from '../fs-safe.js';
 import { locksDir, type Paths } from '../paths.js';
 
 /** This process and the others, as the lock needs them: injected through Deps (core never reads them itself). */
@@ -44,7 +44,7 @@ export async function withProfileLock<T>(paths: Paths, profile: string, deps: Lo
     const acquired = tryAcquire(path, deps.processes.pid);
     if (acquired) break;
     if (await isStale(path, staleMs, deps)) {
-      rmSync(path, { force: true });
+      removeFile(path);
       continue;
     }
     if (deps.clock.now() - started > timeoutMs) {
@@ -59,7 +59,7 @@ export async function withProfileLock<T>(paths: Paths, profile: string, deps: Lo
   try {
     return await fn();
   } finally {
-    rmSync(path, { force: true });
+    removeFile(path);
   }
 }
 
@@ -77,7 +77,7 @@ function tryAcquire(path: string, pid: number): boolean {
   } catch (err) {
     // A full disk can take the file and refuse its pid: an empty lock would make the next command wait for nobody.
     closeSync(fd);
-    rmSync(path, { force: true });
+    removeFile(path);
     throw fileError(path, 'take the lock', err);
   }
   closeSync(fd);

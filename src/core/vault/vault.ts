@@ -1,7 +1,7 @@
-import { readdirSync, rmSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { DevloginError, usageError, vaultError } from '../../errors.js';
-import { assertSafeDirs, writeFileAtomic, readFileOrNull, isNotFound, reserveFile, type Reserved } from '../fs-safe.js';
+import { assertSafeDirs, writeFileAtomic, readFileOrNull, isNotFound, removeFile, reserveFile, type Reserved } from '../fs-safe.js';
 import { sessionsDir, type Paths } from '../paths.js';
 import { metaOf, type SessionMeta, type SessionRecord } from '../session/record.js';
 import { resolveVaultKey, type Env } from '../settings.js';
@@ -262,13 +262,13 @@ export function createVault({ paths, env, keyStore, kernelStore, promptSecret }:
       } catch {
         // Unreadable: shred whatever key any backend may hold for it, then drop the file.
         await Promise.all(backends.map((backend) => backend.remove(profile).catch(() => undefined)));
-        rmSync(fileOf(profile), { force: true });
+        removeFile(fileOf(profile));
         return true;
       }
       if (!envelope) return false;
       let keyError: unknown;
       await backendOf(envelope.backend).remove(profile).catch((err: unknown) => { keyError = err; });
-      rmSync(fileOf(profile), { force: true });
+      removeFile(fileOf(profile));
       if (keyError) throw keyError;
       return true;
     },
