@@ -111,11 +111,29 @@ function isTerminal(fd: number): boolean {
   return (createRequire(import.meta.url)('node:tty') as typeof import('node:tty')).isatty(fd);
 }
 
+/** The process streams in use: flushProcessStreams waits for them. */
+const opened = new Set<NodeJS.WriteStream>();
+
 function processStream(name: 'stdout' | 'stderr'): NodeJS.WriteStream {
   const stream = process[name];
   // A reader that went away (`devlogin token | less`, quit early) is no error of ours.
   stream.on('error', () => undefined);
+  opened.add(stream);
   return stream;
+}
+
+/**
+ * Waits until what was written through process.stdout and process.stderr
+ * has reached its descriptor: a write to a pipe that is full (a slow reader
+ * of a non-blocking pipe) is queued, and process.exit would drop it. main.ts
+ * calls this before it exits. An empty write's callback runs after every
+ * earlier write, or at the stream's error (a reader that went away).
+ */
+export function flushProcessStreams(): Promise<void> {
+  return Promise.all([...opened].map((stream) => new Promise<void>((resolve) => {
+    if (stream.writableLength === 0) resolve();
+    else stream.write('', () => resolve());
+  }))).then(() => undefined);
 }
 
 /**
@@ -123,7 +141,8 @@ function processStream(name: 'stdout' | 'stderr'): NodeJS.WriteStream {
  * main.ts exits. A reader that went away (EPIPE: `devlogin token | true`) is
  * no error of ours: the rest is dropped. A descriptor some other process made
  * non-blocking can refuse a write (EAGAIN) when the reader is slow; the rest
- * then goes through process.stdout/stderr, which waits for it.
+ * then goes through process.stdout/stderr, which queues it until the reader
+ * reads (and main.ts waits for that: flushProcessStreams).
  */
 function directWriter(fd: number, name: 'stdout' | 'stderr'): OutputStream {
   let fallback: NodeJS.WriteStream | undefined;

@@ -2,7 +2,7 @@ import { runProgram } from './cli/program.js';
 import { reportError } from './cli/report.js';
 import { createProcessDeps } from './deps.js';
 import { describeThrown, EXIT } from './errors.js';
-import { createProcessIO } from './io.js';
+import { createProcessIO, flushProcessStreams } from './io.js';
 
 /** What `exec` passes on to its child. */
 const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
@@ -41,7 +41,10 @@ async function main(argv: string[]): Promise<number> {
 }
 
 main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
+  async (code) => {
+    await flushProcessStreams();
+    process.exit(code);
+  },
   (err: unknown) => {
     process.stderr.write(`devlogin: unexpected error: ${describeThrown(err)}\n`);
     process.exit(EXIT.internal);

@@ -133,6 +133,32 @@ describe('a whole session with the built CLI', () => {
     expect((await readAuditEvents(h)).filter((event) => event.event === 'refresh')).toHaveLength(1);
   });
 
+  it('into a non-blocking pipe that fills up, the rest of the output goes through Node\'s own stream: all of it arrives, in order', async () => {
+    const h = await makeHome();
+    const expected = spawnSync(NODE, [BIN, 'completion', 'zsh'], { env: h.env, encoding: 'utf8' }).stdout;
+    expect(expected.length).toBeGreaterThan(4096);
+    // A 4 KiB pipe, its writing end made non-blocking (as another process sharing it can do), read only after 0.5 s: writeSync meets EAGAIN.
+    const helper = `
+import fcntl, os, subprocess, sys, time
+r, w = os.pipe()
+fcntl.fcntl(w, fcntl.F_SETPIPE_SZ, 4096)
+fcntl.fcntl(w, fcntl.F_SETFL, fcntl.fcntl(w, fcntl.F_GETFL) | os.O_NONBLOCK)
+child = subprocess.Popen(sys.argv[1:], stdout=w, stderr=subprocess.PIPE)
+os.close(w)
+time.sleep(0.5)
+out = b''
+while chunk := os.read(r, 65536):
+    out += chunk
+err = child.stderr.read()
+sys.stdout.buffer.write(out)
+sys.stderr.buffer.write(err)
+sys.exit(child.wait())`;
+    const run = spawnSync('python3', ['-c', helper, NODE, BIN, 'completion', 'zsh'], { env: h.env, encoding: 'utf8' });
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    expect(run.stdout).toBe(expected);
+  });
+
   it('token into a pipe whose reader has gone exits 0, with nothing on stderr', async () => {
     const { h } = await signedIn();
     // Not spawnSync: the provider answers the refresh from this process.
