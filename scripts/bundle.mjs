@@ -54,7 +54,7 @@ const lazyChildProcess = {
 const IMPORTER = 'var __import=typeof __devloginImport=="function"?__devloginImport:(s)=>import(s);';
 function routeImports(text) {
   let count = 0;
-  const routed = text.replace(/\bimport\((?="[^"]+"\))/g, () => {
+  const routed = text.replace(/(?<![\w$.#])import\((?="[^"]+"\))/g, () => {
     count += 1;
     return '__import(';
   });

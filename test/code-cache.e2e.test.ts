@@ -13,7 +13,7 @@ import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readFileSync, r
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { NODE, runCli, useTempHomes, type TestHome } from './helpers/cli.js';
+import { BIN, NODE, runCli, useTempHomes, type TestHome } from './helpers/cli.js';
 
 const BUNDLE = fileURLToPath(new URL('../dist/devlogin.cjs', import.meta.url));
 const makeHome = useTempHomes();
@@ -145,6 +145,50 @@ describe('the code cache of the bundle', () => {
     expect((await runCli(['--version'], h.env)).stdout).toBe(version);
     expect(readdirSync(join(elsewhere, 'cache'))).toEqual([CACHE_NAME]);
     expect(fileState(join(elsewhere, 'cache', CACHE_NAME))).toEqual(planted);
+  });
+
+  it('is not run where another hand could have put it: a relative or linked path, a clone\'s modes, a folder above of another user; a FIFO or a bad path costs only the cache', async () => {
+    const h = await makeHome();
+    const plant = (state: string, folderMode = 0o700, fileMode = 0o600) => {
+      mkdirSync(join(state, 'cache'), { recursive: true, mode: folderMode });
+      chmodSync(state, folderMode);
+      chmodSync(join(state, 'cache'), folderMode);
+      forgeCache(join(state, 'cache', CACHE_NAME));
+      chmodSync(join(state, 'cache', CACHE_NAME), fileMode);
+    };
+    const version = (env: NodeJS.ProcessEnv, cwd?: string) => spawnSync(NODE, [BIN, '--version'], { env: { ...h.env, ...env }, cwd, encoding: 'utf8', timeout: 10_000 });
+    // The control: planted by the owner, private, absolute: it runs.
+    plant(join(h.home, 'own'));
+    expect(version({ DEVLOGIN_HOME: join(h.home, 'own') }).stdout).toBe('pwned\n');
+    // A cloned repository's folder, named relatively (DEVLOGIN_HOME=.devlogin in it).
+    plant(join(h.home, 'repo', '.devlogin'));
+    expect(version({ DEVLOGIN_HOME: '.devlogin' }, join(h.home, 'repo')).stdout).toMatch(/^\d+\.\d+\.\d+\n$/);
+    // What a clone or an unpacked archive gives: the user's own, 0755 and 0644.
+    plant(join(h.home, 'unpacked'), 0o755, 0o644);
+    expect(version({ DEVLOGIN_HOME: join(h.home, 'unpacked') }).stdout).toMatch(/^\d+\.\d+\.\d+\n$/);
+    // A link on the way to the state folder.
+    plant(join(h.home, 'real', 'state'));
+    symlinkSync(join(h.home, 'real'), join(h.home, 'linked'));
+    expect(version({ DEVLOGIN_HOME: join(h.home, 'linked', 'state') }).stdout).toMatch(/^\d+\.\d+\.\d+\n$/);
+    if (process.getuid?.() === 0) {
+      // Root with a user's HOME (sudo keeps it): a folder above belongs to her, so what is below is hers to choose.
+      plant(join(h.home, 'her-home', 'state'));
+      chownSync(join(h.home, 'her-home'), 65534, 65534);
+      expect(version({ DEVLOGIN_HOME: join(h.home, 'her-home', 'state') }).stdout).toMatch(/^\d+\.\d+\.\d+\n$/);
+    }
+    // A FIFO where the cache would be: no hang.
+    const fifo = join(h.home, 'fifo');
+    mkdirSync(join(fifo, 'cache'), { recursive: true, mode: 0o700 });
+    chmodSync(fifo, 0o700);
+    expect(spawnSync('mkfifo', ['-m', '600', join(fifo, 'cache', CACHE_NAME)]).status).toBe(0);
+    const waited = version({ DEVLOGIN_HOME: fifo });
+    expect(waited.status).toBe(0);
+    expect(waited.stdout).toMatch(/^\d+\.\d+\.\d+\n$/);
+    // A state folder path through a file: devlogin's own one line, as without the cache.
+    const bad = await runCli(['whoami'], { ...h.env, DEVLOGIN_HOME: join(h.home, 'own', 'cache', CACHE_NAME, 'x') });
+    expect(bad.code).toBe(6);
+    expect(bad.stderr.split('\n')).toHaveLength(2);
+    expect(bad.stderr).toMatch(/^devlogin: /);
   });
 
   it('is not kept where there is no state folder yet, where the state folder is not the user\'s own or is writable by others, or with NODE_DISABLE_COMPILE_CACHE', async () => {
