@@ -86,12 +86,6 @@ export function createProcessIO(env: Env, flags: { noColor: boolean; verbose: bo
   };
 }
 
-/**
- * Whether fd is a terminal. Only a character device can be one: a pipe, a
- * socket or a file is told apart by fstat alone, without loading node:tty
- * (and node:net with it), and so is /dev/null (`devlogin whoami >/dev/null
- * 2>&1`, `</dev/null` in cron), by its device number; other devices are asked.
- */
 let nullDevice: number | undefined;
 const devNull = (): number | undefined => {
   try {
@@ -101,6 +95,12 @@ const devNull = (): number | undefined => {
   }
 };
 
+/**
+ * Whether fd is a terminal. Only a character device can be one: a pipe, a
+ * socket or a file is told apart by fstat alone, without loading node:tty
+ * (and node:net with it), and so is /dev/null (`devlogin whoami >/dev/null
+ * 2>&1`, `</dev/null` in cron), by its device number; other devices are asked.
+ */
 function isTerminal(fd: number): boolean {
   try {
     const info = fstatSync(fd);
