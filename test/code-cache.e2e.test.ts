@@ -19,9 +19,11 @@ const BUNDLE = fileURLToPath(new URL('../dist/devlogin.cjs', import.meta.url));
 const makeHome = useTempHomes();
 const NODE_ID = spawnSync(NODE, ['-p', 'process.version + " " + process.arch'], { encoding: 'utf8' }).stdout.trim();
 const sha256 = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
-const CACHE_NAME = `bundle-${NODE_ID.replace(' ', '-')}-${sha256(readFileSync(BUNDLE)).slice(0, 16)}.v8`;
+/** The cache of one command ('-' for none, as --version). */
+const cacheName = (command: string) => `bundle-${NODE_ID.replace(' ', '-')}-${sha256(readFileSync(BUNDLE)).slice(0, 16)}.${command}.v8`;
+const CACHE_NAME = cacheName('-');
 
-const cacheFile = (h: TestHome) => join(h.home, 'cache', CACHE_NAME);
+const cacheFile = (h: TestHome, command = '-') => join(h.home, 'cache', cacheName(command));
 /** The file's identity and content: a rewrite (temporary file, rename) changes the inode. */
 const fileState = (path: string) => ({ ino: lstatSync(path).ino, content: readFileSync(path).toString('base64') });
 
@@ -53,38 +55,45 @@ function forgeCache(path: string): void {
     script.runInThisContext()();
     const data = script.createCachedData();
     const sha = (d) => createHash('sha256').update(d).digest('hex');
-    fs.writeFileSync(out, Buffer.concat([Buffer.from('devlogin-v8-cache/1\\n' + sha(bytes) + '\\n' + process.version + ' ' + process.arch + '\\n-\\n' + sha(data) + '\\n', 'latin1'), data]), { mode: 0o600 });`;
+    fs.writeFileSync(out, Buffer.concat([Buffer.from('devlogin-v8-cache/2\\n' + sha(bytes) + '\\n' + process.version + ' ' + process.arch + '\\n-\\n' + sha(data) + '\\n', 'latin1'), data]), { mode: 0o600 });`;
   const made = spawnSync(NODE, ['-e', forge, BUNDLE, path], { encoding: 'utf8' });
   expect(made.status, made.stderr).toBe(0);
 }
 
 describe('the code cache of the bundle', () => {
-  it('is kept in the state folder, private, for this bundle and this Node; V8 takes it, and it is written again only for a command it has not seen', async () => {
+  it('is kept in the state folder, private, one for each bundle, Node and command, written after a success only; V8 takes it', async () => {
     const h = await makeHome();
+    const cache = join(h.home, 'cache');
     const version = await runCli(['--version'], h.env);
     expect(version.code).toBe(0);
-    expect(readdirSync(join(h.home, 'cache'))).toEqual([CACHE_NAME]);
-    expect(lstatSync(join(h.home, 'cache')).mode & 0o777).toBe(0o700);
+    expect(readdirSync(cache)).toEqual([CACHE_NAME]);
+    expect(lstatSync(cache).mode & 0o777).toBe(0o700);
     expect(lstatSync(cacheFile(h)).mode & 0o777).toBe(0o600);
     const { lines, data } = readCache(cacheFile(h));
-    expect(lines).toEqual(['devlogin-v8-cache/1', sha256(readFileSync(BUNDLE)), NODE_ID, '-', sha256(data)]);
+    expect(lines).toEqual(['devlogin-v8-cache/2', sha256(readFileSync(BUNDLE)), NODE_ID, '-', sha256(data)]);
 
-    const first = await runCli(['whoami'], h.env);
-    expect(first.code).toBe(3); // not signed in
-    expect(readCache(cacheFile(h)).lines[3]).toBe('- whoami');
-    const written = fileState(cacheFile(h));
-    // Had V8 refused the cache, the run would have written it again.
-    for (const args of [['whoami'], ['--version']]) await runCli(args, h.env);
-    const again = await runCli(['whoami'], h.env);
+    // A failed run takes other paths than a success (not signed in), or is no command at all (a typo): none is written.
+    expect((await runCli(['whoami'], h.env)).code).toBe(3);
+    expect((await runCli(['whoam'], h.env)).code).toBe(2);
+    expect(readdirSync(cache)).toEqual([CACHE_NAME]);
+
+    const first = await runCli(['completion', 'bash'], h.env);
+    expect(first.code).toBe(0);
+    expect(readdirSync(cache).sort()).toEqual([CACHE_NAME, cacheName('completion')].sort());
+    expect(readCache(cacheFile(h, 'completion')).lines[3]).toBe('completion');
+    const written = [fileState(cacheFile(h)), fileState(cacheFile(h, 'completion'))];
+    // Had V8 refused a cache, the run would have written it again.
+    for (const args of [['--version'], ['completion', 'bash']]) await runCli(args, h.env);
+    const again = await runCli(['completion', 'bash'], h.env);
     expect(again).toEqual(first);
-    expect(fileState(cacheFile(h))).toEqual(written);
+    expect([fileState(cacheFile(h)), fileState(cacheFile(h, 'completion'))]).toEqual(written);
   });
 
   it('leaves the caches of other builds and Nodes alone, and deletes those not written for 30 days when it writes its own', async () => {
     const h = await makeHome();
     mkdirSync(join(h.home, 'cache'), { mode: 0o700 });
-    const old = join(h.home, 'cache', 'bundle-v20.0.0-x64-0123456789abcdef.v8');
-    const recent = join(h.home, 'cache', 'bundle-v22.0.0-x64-0123456789abcdef.v8');
+    const old = join(h.home, 'cache', 'bundle-v20.0.0-x64-0123456789abcdef.whoami.v8');
+    const recent = join(h.home, 'cache', 'bundle-v22.0.0-x64-0123456789abcdef.whoami.v8');
     const notOurs = join(h.home, 'cache', 'notes.txt');
     for (const path of [old, recent, notOurs]) writeFileSync(path, 'x', { mode: 0o600 });
     const days = (n: number) => new Date(Date.now() - n * 24 * 3600 * 1000);
@@ -92,21 +101,25 @@ describe('the code cache of the bundle', () => {
     utimesSync(recent, days(29), days(29));
     utimesSync(notOurs, days(90), days(90));
     expect((await runCli(['--version'], h.env)).code).toBe(0);
-    expect(readdirSync(join(h.home, 'cache')).sort()).toEqual([CACHE_NAME, 'bundle-v22.0.0-x64-0123456789abcdef.v8', 'notes.txt'].sort());
+    expect(readdirSync(join(h.home, 'cache')).sort()).toEqual([CACHE_NAME, 'bundle-v22.0.0-x64-0123456789abcdef.whoami.v8', 'notes.txt'].sort());
   });
 
-  it('one that is damaged, or made for another build of the bundle, is not used and is written again', async () => {
+  it('one that is damaged, or made for another build of the bundle or another command, is not used and is written again', async () => {
     const h = await makeHome();
-    const clean = await runCli(['whoami'], h.env);
-    const file = readFileSync(cacheFile(h));
+    const clean = await runCli(['completion', 'bash'], h.env);
+    expect(clean.code).toBe(0);
+    const file = readFileSync(cacheFile(h, 'completion'));
     const damaged = Buffer.from(file);
     damaged[damaged.length - 100] ^= 0xff;
-    const otherBuild = Buffer.from(file.toString('latin1').replace(/^(devlogin-v8-cache\/1\n)[0-9a-f]{64}/, `$1${'0'.repeat(64)}`), 'latin1');
-    for (const planted of [damaged, otherBuild]) {
-      writeFileSync(cacheFile(h), planted, { mode: 0o600 });
-      expect(await runCli(['whoami'], h.env)).toEqual(clean);
-      const { lines, data } = readCache(cacheFile(h));
+    const otherBuild = Buffer.from(file.toString('latin1').replace(/^(devlogin-v8-cache\/2\n)[0-9a-f]{64}/, `$1${'0'.repeat(64)}`), 'latin1');
+    const otherCommand = Buffer.from(file.toString('latin1').replace(/^((?:[^\n]*\n){3})completion\n/, '$1whoami\n'), 'latin1');
+    for (const planted of [damaged, otherBuild, otherCommand]) {
+      expect(planted.equals(file)).toBe(false);
+      writeFileSync(cacheFile(h, 'completion'), planted, { mode: 0o600 });
+      expect(await runCli(['completion', 'bash'], h.env)).toEqual(clean);
+      const { lines, data } = readCache(cacheFile(h, 'completion'));
       expect(lines[1]).toBe(sha256(readFileSync(BUNDLE)));
+      expect(lines[3]).toBe('completion');
       expect(lines[4]).toBe(sha256(data));
     }
   });
@@ -197,8 +210,8 @@ describe('the code cache of the bundle', () => {
     expect((await runCli(['--version'], { ...h.env, DEVLOGIN_HOME: missing })).code).toBe(0);
     expect(existsSync(missing)).toBe(false);
 
-    const off = await runCli(['whoami'], { ...h.env, NODE_DISABLE_COMPILE_CACHE: '1' });
-    expect(off.code).toBe(3); // not signed in
+    const off = await runCli(['--version'], { ...h.env, NODE_DISABLE_COMPILE_CACHE: '1' });
+    expect(off.code).toBe(0);
     expect(existsSync(join(h.home, 'cache'))).toBe(false);
 
     const open = join(h.home, 'open');
