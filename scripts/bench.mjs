@@ -8,7 +8,10 @@
 //
 // Wall time is measured on the bare process; peak memory in a second run of
 // each command under GNU time, whose own start would otherwise add a few
-// milliseconds to every wall time and flatter the ratios.
+// milliseconds to every wall time and flatter the ratios. Each run takes the
+// commands in a new order (shuffled, the same for every bench run): what a
+// command leaves behind (the Secret Service still at work after a keychain
+// read) otherwise lands on whichever command always follows it.
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -78,8 +81,9 @@ try {
     ...(COMPARE ? Object.fromEntries(Object.keys(vaults).filter((vault) => vault !== 'kernel' && vault !== 'key').flatMap((vault) => Object.entries(devlogin(COMPARE, ` (${vault}, compare)`, vault, perVault)))) : {}),
   };
   const samples = Object.fromEntries(Object.keys(commands).map((name) => [name, { ms: [], kb: [] }]));
+  const random = seededRandom(8628);
   for (let run = 0; run < RUNS; run += 1) {
-    for (const [name, [command, args, env]] of Object.entries(commands)) {
+    for (const [name, [command, args, env]] of shuffled(Object.entries(commands), random)) {
       // stdout is a pipe, as in TOKEN=$(devlogin token).
       const options = { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] };
       const started = performance.now();
@@ -93,7 +97,7 @@ try {
   }
   const median = (values) => [...values].sort((a, b) => a - b)[values.length >> 1];
   const floorOf = { ms: median(samples['node -e 0'].ms), kb: gnuTime ? median(samples['node -e 0'].kb) : NaN };
-  console.log(`\n${RUNS} interleaved runs each, vaults: ${Object.keys(vaults).join(', ')}${secrets ? ' (keychain: a private gnome-keyring Secret Service)' : ''}${gnuTime ? '' : ' (no GNU time: memory not measured)'}`);
+  console.log(`\n${RUNS} interleaved runs each, in shuffled order, vaults: ${Object.keys(vaults).join(', ')}${secrets ? ' (keychain: a private gnome-keyring Secret Service)' : ''}${gnuTime ? '' : ' (no GNU time: memory not measured)'}`);
   console.log('command                              median wall   ratio   peak RSS    ratio');
   for (const [name, { ms, kb }] of Object.entries(samples)) {
     const wall = median(ms);
@@ -118,6 +122,28 @@ try {
   await provider.close();
   secrets?.stop();
   rmSync(home, { recursive: true, force: true });
+}
+
+/** mulberry32: a small seeded generator, so that every bench run takes the same orders. */
+function seededRandom(seed) {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** A copy in a new order (Fisher–Yates). */
+function shuffled(items, random) {
+  const copy = [...items];
+  for (let i = copy.length - 1; i > 0; i -= 1) {
+    const j = Math.floor(random() * (i + 1));
+    [copy[i], copy[j]] = [copy[j], copy[i]];
+  }
+  return copy;
 }
 
 async function signIn(env) {
