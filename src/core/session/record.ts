@@ -95,10 +95,10 @@ export function isSessionExpired(meta: Pick<SessionMeta, 'sessionExpiresAt'>, no
   return nowSeconds >= meta.sessionExpiresAt;
 }
 
-/** True when the access token is missing its expiry margin (null expiry: assume valid). */
 /** How long a refreshed token counts as just refreshed (see needsRefresh). */
 const JUST_REFRESHED_SECONDS = 60;
 
+/** True when the access token is within --min-ttl of its end (null expiry: assume valid), unless it was just refreshed. */
 export function needsRefresh(
   session: Pick<SessionMeta, 'accessTokenExpiresAt'> & { accessTokenRefreshedAt?: number | undefined },
   minTtlSeconds: number,
