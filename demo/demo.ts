@@ -13,6 +13,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { approveDeviceCode } from './approve.js';
 import { startLocalProvider, type LocalProvider } from './provider.js';
+import { createKernelKeyStore } from '../src/core/vault/kernel.js';
 import { createOsKeyStore } from '../src/core/vault/keychain.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -30,25 +31,38 @@ async function startProvider(): Promise<LocalProvider> {
   }
 }
 
-/** Keychain when one answers; else a throwaway passphrase vault, said out loud. */
+/**
+ * The vault devlogin's automatic choice would take: the keychain when one
+ * answers, else the kernel keyring when this session has one; else a
+ * throwaway passphrase vault, said out loud.
+ */
 async function vaultEnv(): Promise<Record<string, string>> {
   try {
     await createOsKeyStore(service, undefined, process.env.DBUS_SESSION_BUS_ADDRESS).probe();
     say('Vault: the OS keychain (service "devlogin-demo").');
     return {};
   } catch {
-    const file = `${demoDir}/passphrase`;
-    let passphrase: string;
-    try {
-      passphrase = readFileSync(file, 'utf8').trim();
-    } catch {
-      passphrase = randomBytes(18).toString('base64url');
-      writeFileSync(file, `${passphrase}\n`, { mode: 0o600 });
-    }
-    say('Vault: no OS keychain answers here, so the demo uses the passphrase vault with a');
-    say(`throwaway passphrase kept in ${file} (fine for a demo, never for real sessions).`);
-    return { DEVLOGIN_VAULT: 'passphrase', DEVLOGIN_VAULT_PASSPHRASE: passphrase };
+    // no keychain: the kernel keyring next
   }
+  try {
+    await createKernelKeyStore(service).probe();
+    say('Vault: no OS keychain answers here; the Linux kernel keyring does (service "devlogin-demo"),');
+    say('as devlogin would choose by itself. Its keys go when you log out or reboot.');
+    return { DEVLOGIN_VAULT: 'kernel' };
+  } catch {
+    // refused (no session keyring of this process's own) or not Linux
+  }
+  const file = `${demoDir}/passphrase`;
+  let passphrase: string;
+  try {
+    passphrase = readFileSync(file, 'utf8').trim();
+  } catch {
+    passphrase = randomBytes(18).toString('base64url');
+    writeFileSync(file, `${passphrase}\n`, { mode: 0o600 });
+  }
+  say('Vault: neither an OS keychain nor the kernel keyring answers here, so the demo uses the');
+  say(`passphrase vault with a throwaway passphrase kept in ${file} (fine for a demo, never for real sessions).`);
+  return { DEVLOGIN_VAULT: 'passphrase', DEVLOGIN_VAULT_PASSPHRASE: passphrase };
 }
 
 function runLogin(provider: LocalProvider, env: NodeJS.ProcessEnv, approveAs: string | undefined): Promise<number> {
