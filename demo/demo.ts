@@ -13,8 +13,8 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { approveDeviceCode } from './approve.js';
 import { startLocalProvider, type LocalProvider } from './provider.js';
-import { createKernelKeyStore } from '../src/core/vault/kernel.js';
-import { createOsKeyStore } from '../src/core/vault/keychain.js';
+import { resolvePaths } from '../src/core/paths.js';
+import { createVault } from '../src/core/vault/vault.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const demoDir = `${root}.demo`;
@@ -32,25 +32,21 @@ async function startProvider(): Promise<LocalProvider> {
 }
 
 /**
- * The vault devlogin's automatic choice would take: the keychain when one
- * answers, else the kernel keyring when this session has one; else a
- * throwaway passphrase vault, said out loud.
+ * The vault devlogin's automatic choice takes (vault.ts chooseBackend), among
+ * those that need no secret: the keychain, else the kernel keyring; where
+ * neither answers, a throwaway passphrase vault, said out loud.
  */
 async function vaultEnv(): Promise<Record<string, string>> {
-  try {
-    await createOsKeyStore(service, undefined, process.env.DBUS_SESSION_BUS_ADDRESS).probe();
+  const env = { DEVLOGIN_HOME: home, DEVLOGIN_KEYCHAIN_SERVICE: service, DBUS_SESSION_BUS_ADDRESS: process.env.DBUS_SESSION_BUS_ADDRESS };
+  const chosen = await createVault({ paths: resolvePaths(env, home), env }).chooseBackend({ exclude: ['key', 'passphrase'] }).catch(() => undefined);
+  if (chosen === 'keychain') {
     say('Vault: the OS keychain (service "devlogin-demo").');
     return {};
-  } catch {
-    // no keychain: the kernel keyring next
   }
-  try {
-    await createKernelKeyStore(service).probe();
+  if (chosen === 'kernel') {
     say('Vault: no OS keychain answers here; the Linux kernel keyring does (service "devlogin-demo"),');
     say('as devlogin would choose by itself. Its keys go when you log out or reboot.');
     return { DEVLOGIN_VAULT: 'kernel' };
-  } catch {
-    // refused (no session keyring of this process's own) or not Linux
   }
   const file = `${demoDir}/passphrase`;
   let passphrase: string;
