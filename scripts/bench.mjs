@@ -9,9 +9,10 @@
 // Wall time is measured on the bare process; peak memory in a second run of
 // each command under GNU time, whose own start would otherwise add a few
 // milliseconds to every wall time and flatter the ratios. Each run takes the
-// commands in a new order (shuffled, the same for every bench run): what a
-// command leaves behind (the Secret Service still at work after a keychain
-// read) otherwise lands on whichever command always follows it.
+// commands in a new order (shuffled, the same for every bench run): in a
+// fixed order, whatever one command leaves behind lands on the same next
+// command every time (the kernel vault's whoami, always after a keychain
+// token, measured a few ms slower than in any other place).
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
